@@ -1,0 +1,129 @@
+"""The schema of inkwell.yaml: defaults from configs/inkwell.yaml, overridden per workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rag.config import RetrievalConfig, StoreConfig
+
+DEFAULTS_PATH = Path(__file__).resolve().parent.parent / "configs" / "inkwell.yaml"
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BookConfig(_Strict):
+    held_out: list[str] = Field(default_factory=list)
+    current_chapter: int | None = Field(None, ge=1)
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8001, ge=1, le=65535)
+    engine_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "INKWELL_API_KEY"
+    connect_timeout_s: float = Field(3.0, gt=0)
+    request_timeout_s: float = Field(600.0, gt=0)
+    max_body_bytes: int = Field(4_000_000, gt=0)
+    max_concurrency: int = Field(64, ge=1)
+    cors_origins: list[str] = Field(default_factory=list)
+
+
+class EngineConfig(_Strict):
+    base_model: str = "smollm2-135m"
+    served_name: str = "base"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_model_len: int = Field(8192, ge=256)
+    dtype: str = "auto"
+    cpu_kvcache_gib: int = Field(2, ge=1)
+    max_loras: int = Field(4, ge=1)
+    max_lora_rank: int = Field(64, ge=1)
+    gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
+    extra_args: list[str] = Field(default_factory=list)
+
+
+class StyleConfig(_Strict):
+    profile: Literal["fast", "full"] = "fast"
+    reference_corpus: str | None = None
+
+
+class GateConfig(_Strict):
+    margin: float = Field(2.0, ge=0)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    bootstrap_samples: int = Field(2000, ge=100)
+    prompts: int = Field(48, ge=1)
+    new_tokens: int = Field(400, ge=1)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
+    temperature: float = Field(0.8, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    require_nll: bool = True
+
+
+class InkwellConfig(_Strict):
+    book: BookConfig = Field(default_factory=BookConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    style: StyleConfig = Field(default_factory=StyleConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; errors name the file and line."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "unknown line"
+        raise ConfigError(f"{path}: invalid YAML at {where}: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def validation_message(path: Path, exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"])
+        problems.append(f"{key}: {err['msg']}")
+    return f"{path}: " + "; ".join(problems)
+
+
+def load_config(override_path: Path | None = None) -> InkwellConfig:
+    """Defaults merged with a workspace's inkwell.yaml (if given and present)."""
+    data = read_yaml_mapping(DEFAULTS_PATH)
+    source = DEFAULTS_PATH
+    if override_path is not None and override_path.exists():
+        data = deep_merge(data, read_yaml_mapping(override_path))
+        source = override_path
+    try:
+        return InkwellConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(validation_message(source, exc)) from exc
