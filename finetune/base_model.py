@@ -90,6 +90,7 @@ def _build_from_gguf(target: Path) -> None:
             dtype=torch.float32,
         )
         _check_chatml(tokenizer)
+        tokenizer.model_max_length = model.config.max_position_embeddings
         model.generation_config.bos_token_id = tokenizer.bos_token_id
         model.generation_config.eos_token_id = tokenizer.eos_token_id
         model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -105,6 +106,7 @@ def _build_from_gguf(target: Path) -> None:
             "weights_sha256": folder_weights_sha256(tmp),
         }
         (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+        tmp.chmod(0o755)  # mkdtemp makes it private; the engine may run as another user
         os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

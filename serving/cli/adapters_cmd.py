@@ -1,7 +1,111 @@
-"""`inkwell adapters`."""
+"""`inkwell adapters list|show|load|unload|remove|rollback`: the registry and hot-loading."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from serving.cli.errors import user_errors
+
 app = typer.Typer(no_args_is_help=True)
+
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="The book's workspace.")]
+EngineUrlOpt = Annotated[
+    str | None,
+    typer.Option(help="Use this running engine (default: the one `inkwell engine start` runs)."),
+]
+
+
+@contextlib.contextmanager
+def _session(workspace: Path, engine_url: str | None, required: bool) -> Iterator[tuple]:
+    """The workspace and a client for its engine (None when optional and not running)."""
+    from serving.engine import EngineClient, EngineError, resolve_engine_url
+    from serving.workspace import Workspace
+
+    ws = Workspace.load(workspace)
+    url = resolve_engine_url(ws, engine_url)
+    with EngineClient(url) as client:
+        if not client.is_healthy():
+            if required:
+                raise EngineError(
+                    f"no engine answers at {url}; start one with `inkwell engine start` "
+                    "or pass --engine-url"
+                )
+            yield ws, None
+        else:
+            yield ws, client
+
+
+@app.command("list")
+def list_adapters(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Every registered adapter, its state and its latest scores."""
+    with user_errors():
+        from serving.registry.hotload import registry_for
+        from serving.workspace import Workspace
+
+        records = registry_for(Workspace.load(workspace)).adapters()
+    if not records:
+        typer.echo("no adapters registered (train one, then `inkwell adapters load RUN`)")
+    for record in records:
+        style = record.scores.get("style")
+        nll = record.scores.get("nll")
+        figures = "" if style is None else f"  style {style:.1f}  nll {nll:.3f}"
+        typer.echo(f"{record.state:9s} {record.name}{figures}")
+
+
+@app.command()
+def show(name: str, workspace: WorkspaceOpt = Path(".")) -> None:
+    """One adapter's record and the live history, as JSON."""
+    with user_errors():
+        from serving.registry.hotload import registry_for
+        from serving.workspace import Workspace
+
+        registry = registry_for(Workspace.load(workspace))
+        record = registry.get(name)
+        history = [e.model_dump() for e in registry.history() if e.name == name]
+    typer.echo(json.dumps({**record.model_dump(), "live_history": history}, indent=2))
+
+
+@app.command()
+def load(name: str, workspace: WorkspaceOpt = Path("."), engine_url: EngineUrlOpt = None) -> None:
+    """Hot-load a trained run into the engine and register it as a candidate."""
+    with user_errors(), _session(workspace, engine_url, required=True) as (ws, client):
+        from serving.registry import hotload
+
+        record = hotload.load(ws, client, name)
+    typer.echo(f"loaded {record.name} ({record.state}) into {client.url}")
+
+
+@app.command()
+def unload(name: str, workspace: WorkspaceOpt = Path("."), engine_url: EngineUrlOpt = None) -> None:
+    """Take an adapter out of the engine (it stays registered)."""
+    with user_errors(), _session(workspace, engine_url, required=True) as (ws, client):
+        from serving.registry import hotload
+
+        hotload.unload(ws, client, name)
+    typer.echo(f"unloaded {name}")
+
+
+@app.command()
+def remove(name: str, workspace: WorkspaceOpt = Path("."), engine_url: EngineUrlOpt = None) -> None:
+    """Forget an adapter (unloading it if an engine runs); its files stay on disk."""
+    with user_errors(), _session(workspace, engine_url, required=False) as (ws, client):
+        from serving.registry import hotload
+
+        record = hotload.remove(ws, client, name)
+    typer.echo(f"removed {record.name} from the registry (files kept in {record.path})")
+
+
+@app.command()
+def rollback(workspace: WorkspaceOpt = Path("."), engine_url: EngineUrlOpt = None) -> None:
+    """Make the previous live adapter live again (the base model if there was none)."""
+    with user_errors(), _session(workspace, engine_url, required=False) as (ws, client):
+        from serving.registry import hotload
+
+        restored = hotload.rollback(ws, client)
+    typer.echo(f"live is now {restored.name if restored else 'the base model'}")

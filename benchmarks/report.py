@@ -1,0 +1,295 @@
+"""`inkwell bench report`: every benchmark in one page a person can read.
+
+Runs each benchmark that has no fresh saved result (`results/<name>/<name>.json` younger than
+`fresh_hours`), each in its own process with a time limit so one crash or hang cannot take the
+report down, then writes `reports/<date>/index.html` and `README.md` with the figures copied
+next to them. A benchmark that fails or does not exist is listed with its error.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+BENCHMARKS_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCHMARKS_DIR / "results"
+REPORTS_DIR = BENCHMARKS_DIR / "reports"
+# Modules in benchmarks/ that are tooling, not benchmarks.
+NOT_BENCHMARKS = {"__init__", "reporting", "report", "report_figures", "report_pages"}
+# What the report is expected to cover; a missing module is reported, not skipped silently.
+EXPECTED = {
+    "style_attribution": "Stylometry attribution",
+    "retrieval": "Retrieval quality",
+    "proxy_overhead": "Proxy overhead",
+    "train_throughput": "Training throughput",
+    "gate": "The adapter gate",
+    "continue_latency": "End-to-end latency through Continue",
+}
+
+Status = Literal["ran", "reused", "stale", "failed", "missing"]
+
+
+@dataclass
+class BenchmarkResult:
+    name: str
+    title: str
+    status: Status
+    error: str | None = None
+    data: dict[str, Any] | None = None
+    saved_at: datetime | None = None
+    result_dir: Path | None = None
+    figures: list[tuple[str, str]] = field(default_factory=list)  # (file name, caption)
+
+
+class BenchmarkFailed(RuntimeError):
+    pass
+
+
+def discover(package_dir: Path = BENCHMARKS_DIR) -> dict[str, str]:
+    """name -> title for each module defining a top-level `run` (read, not imported: importing
+    would pull in torch & co)."""
+    found = {}
+    for path in sorted(package_dir.glob("*.py")):
+        if path.stem in NOT_BENCHMARKS:
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            found[path.stem] = EXPECTED.get(path.stem, path.stem)  # running it will say why
+            continue
+        if any(isinstance(n, ast.FunctionDef) and n.name == "run" for n in tree.body):
+            doc = (ast.get_docstring(tree) or "").strip().splitlines()
+            found[path.stem] = EXPECTED.get(path.stem) or (doc[0] if doc else path.stem)
+    return found
+
+
+def result_path(results_dir: Path, name: str) -> Path:
+    return results_dir / name / f"{name}.json"
+
+
+def saved_time(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+
+
+def is_fresh(path: Path, fresh_hours: float, now: datetime) -> bool:
+    return path.is_file() and (now - saved_time(path)).total_seconds() < fresh_hours * 3600
+
+
+def run_benchmark(name: str, timeout_s: float, log_path: Path) -> None:
+    """`benchmarks.<name>.run()` in a child process; its output goes to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    code = f"import benchmarks.{name} as bench; bench.run()"
+    with log_path.open("w", encoding="utf-8") as log:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", code],
+                cwd=BENCHMARKS_DIR.parent,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BenchmarkFailed(f"did not finish within {timeout_s / 60:.0f} min") from exc
+    if done.returncode != 0:
+        tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
+        ending = "\n".join(tail)
+        raise BenchmarkFailed(f"exit code {done.returncode}; end of {log_path}:\n{ending}")
+
+
+def _load(result: BenchmarkResult, path: Path) -> BenchmarkResult:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        result.status, result.error = "failed", f"{path}: unreadable result ({exc})"
+        return result
+    if not isinstance(data, dict):
+        result.status, result.error = "failed", f"{path}: expected a JSON object"
+        return result
+    result.data, result.saved_at, result.result_dir = data, saved_time(path), path.parent
+    return result
+
+
+def collect(
+    name: str,
+    title: str,
+    *,
+    results_dir: Path,
+    fresh_hours: float,
+    allow_run: bool,
+    timeout_s: float,
+    now: datetime,
+) -> BenchmarkResult:
+    """The benchmark's result: reused if fresh, else run (when allowed), else the stale one."""
+    path = result_path(results_dir, name)
+    if is_fresh(path, fresh_hours, now):
+        return _load(BenchmarkResult(name, title, "reused"), path)
+    if not allow_run:
+        if path.is_file():
+            result = _load(BenchmarkResult(name, title, "stale"), path)
+            if result.status == "stale":
+                result.error = f"saved result is older than {fresh_hours:g} h (not re-run)"
+            return result
+        return BenchmarkResult(name, title, "missing", error=f"no saved result at {path}")
+    try:
+        run_benchmark(name, timeout_s, results_dir / name / "run.log")
+    except BenchmarkFailed as exc:
+        return BenchmarkResult(name, title, "failed", error=str(exc))
+    if not is_fresh(path, fresh_hours, datetime.now(UTC)):
+        return BenchmarkResult(name, title, "failed", error=f"ran but wrote no result at {path}")
+    return _load(BenchmarkResult(name, title, "ran"), path)
+
+
+def describe_machine(machine: Mapping[str, Any] | None) -> str:
+    """One line: CPU, cores, RAM, GPU, Python and torch, from the result's machine block."""
+    if not machine:
+        return "machine not recorded"
+    parts = []
+    for keys, fmt in (
+        (("cpu_model", "cpu", "processor"), "{}"),
+        (("cores", "cpu_count", "logical_cores", "cpu_cores"), "{} cores"),
+        (("ram_gib", "memory_gib", "ram_gb"), "{} GiB RAM"),
+        (("ram", "memory"), "{} RAM"),
+        (("gpu", "gpus", "cuda_device"), "GPU {}"),
+        (("python",), "Python {}"),
+        (("torch",), "torch {}"),
+    ):
+        value = next((machine[k] for k in keys if machine.get(k) not in (None, "", [])), None)
+        if value is not None:
+            text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+            parts.append(fmt.format(text))
+    if not any(k in machine for k in ("gpu", "gpus", "cuda_device")):
+        parts.append("no GPU")
+    return ", ".join(parts) if parts else ", ".join(f"{k}: {v}" for k, v in machine.items())
+
+
+def headline_numbers(figures: Any, limit: int = 24) -> list[tuple[str, str]]:
+    """(dotted key, value) for the scalar figures; lists and the plotted data are left out."""
+    from benchmarks.report_figures import STANDARD_FIGURES
+
+    rows: list[tuple[str, str]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if len(rows) >= limit:
+            return
+        if isinstance(value, Mapping):
+            for key, sub in value.items():
+                if key not in STANDARD_FIGURES:
+                    walk(f"{prefix}.{key}" if prefix else str(key), sub)
+        elif isinstance(value, bool) or value is None or isinstance(value, str):
+            rows.append((prefix, str(value)))
+        elif isinstance(value, int | float):
+            rows.append((prefix, f"{value:.4g}" if isinstance(value, float) else str(value)))
+
+    walk("", figures)
+    return rows
+
+
+def draw_figures(result: BenchmarkResult, out_dir: Path) -> None:
+    """Standard figures from the data plus the benchmark's own PNGs, stamped with the machine."""
+    from benchmarks.report_figures import save_with_footer, stamp_copy, standard_figures
+
+    if result.data is None:
+        return
+    machine = describe_machine(result.data.get("machine"))
+    when = result.saved_at.strftime("%Y-%m-%d %H:%M UTC") if result.saved_at else "unknown time"
+    footer = f"{result.title} | ran on {machine} | {when}"
+    caption = f"Ran on {machine}, {when}."
+    figures = result.data.get("figures", result.data)
+    for key, fig in standard_figures(figures if isinstance(figures, Mapping) else {}):
+        file = f"{result.name}-{key}.png"
+        save_with_footer(fig, out_dir / file, footer)
+        result.figures.append((file, caption))
+    if result.result_dir is not None:
+        for png in sorted(result.result_dir.glob("*.png")):
+            file = f"{result.name}-{png.stem}.png"
+            try:
+                stamp_copy(png, out_dir / file, footer)
+            except OSError as exc:
+                result.error = f"{png}: not a readable image ({exc})"
+                continue
+            result.figures.append((file, caption))
+        shutil.copy2(result.result_dir / f"{result.name}.json", out_dir / f"{result.name}.json")
+
+
+def _swap_into_place(build_dir: Path, out_dir: Path) -> None:
+    """Replace the old report only once the new one is complete."""
+    old = out_dir.with_name(out_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out_dir.exists():
+        os.replace(out_dir, old)
+    os.replace(build_dir, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build_report(
+    *,
+    results_dir: Path = RESULTS_DIR,
+    reports_dir: Path = REPORTS_DIR,
+    fresh_hours: float = 24.0,
+    allow_run: bool = True,
+    only: Iterable[str] = (),
+    timeout_s: float = 1800.0,
+    benchmarks: Mapping[str, str] | None = None,
+) -> Path:
+    """Collect every benchmark and write `reports_dir/<date>/` (index.html, README.md, PNGs)."""
+    from tqdm import tqdm
+
+    from benchmarks.report_pages import render_html, render_markdown
+
+    now = datetime.now(UTC)
+    found = discover() if benchmarks is None else dict(benchmarks)
+    catalogue = {**EXPECTED, **found} if benchmarks is None else found
+    wanted = set(only)
+    unknown = wanted - set(catalogue)
+    if unknown:
+        raise ValueError(
+            f"unknown benchmark(s): {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(catalogue))}"
+        )
+    results = []
+    for name, title in tqdm(catalogue.items(), desc="benchmarks", unit="bench"):
+        if wanted and name not in wanted:
+            continue
+        if name not in found:
+            results.append(
+                BenchmarkResult(
+                    name, title, "missing", error=f"no benchmark module benchmarks/{name}.py"
+                )
+            )
+            continue
+        results.append(
+            collect(
+                name,
+                title,
+                results_dir=results_dir,
+                fresh_hours=fresh_hours,
+                allow_run=allow_run,
+                timeout_s=timeout_s,
+                now=now,
+            )
+        )
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = reports_dir / now.strftime("%Y-%m-%d")
+    build_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=reports_dir))
+    try:
+        for result in results:
+            draw_figures(result, build_dir)
+        (build_dir / "index.html").write_text(render_html(results, now), encoding="utf-8")
+        (build_dir / "README.md").write_text(render_markdown(results, now), encoding="utf-8")
+        _swap_into_place(build_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(build_dir, ignore_errors=True)
+        raise
+    return out_dir

@@ -1,0 +1,80 @@
+"""What a config can actually run as on this machine: QLoRA needs CUDA (bitsandbytes); on a
+CPU the same run becomes plain LoRA in fp32, and the user is told exactly what changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from finetune.config import TrainConfig
+
+_CUDA_ONLY_OPTIMS = {"paged_adamw_8bit", "paged_adamw_32bit", "adamw_8bit", "adamw_torch_fused"}
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    device: str  # "cuda" or "cpu"
+    device_name: str
+    quantize_4bit: bool
+    bf16: bool
+    optim: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def method(self) -> str:
+        return "QLoRA" if self.quantize_4bit else "LoRA"
+
+
+def plan_device(config: TrainConfig, cuda_available: bool | None = None) -> DevicePlan:
+    import torch
+
+    cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
+    training = config.training
+    if cuda:
+        if config.quantization.load_in_4bit or "8bit" in training.optim:
+            from transformers.utils import is_bitsandbytes_available
+
+            if not is_bitsandbytes_available():
+                raise RuntimeError(
+                    "this config uses 4-bit loading or an 8-bit optimizer, which need bitsandbytes: "
+                    "pip install 'inkwell[gpu]'"
+                )
+        bf16 = training.bf16 and torch.cuda.is_bf16_supported()
+        notes = [] if bf16 == training.bf16 else ["this GPU has no bf16: training in fp32"]
+        return DevicePlan(
+            device="cuda",
+            device_name=torch.cuda.get_device_name(0),
+            quantize_4bit=config.quantization.load_in_4bit,
+            bf16=bf16,
+            optim=training.optim,
+            notes=notes,
+        )
+    notes = []
+    if config.quantization.load_in_4bit:
+        notes.append("4-bit quantization needs CUDA: loading the base model unquantized (fp32)")
+    if training.bf16:
+        notes.append("bf16 mixed precision is off on the CPU: training in fp32")
+    optim = training.optim
+    if optim in _CUDA_ONLY_OPTIMS:
+        notes.append(f"optimizer {optim} needs CUDA: using adamw_torch")
+        optim = "adamw_torch"
+    return DevicePlan(
+        device="cpu",
+        device_name=_cpu_name(),
+        quantize_4bit=False,
+        bf16=False,
+        optim=optim,
+        notes=notes,
+    )
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "cpu"

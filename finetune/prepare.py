@@ -1,0 +1,261 @@
+"""Chapters → chat-format training data (`inkwell prepare`).
+
+Each example asks for the next passage of a chapter, quoting the end of the passage before
+it, under a system prompt that describes the author's style; the answer is the author's own
+text. Held-out chapters are the yardstick of evaluation and never reach this data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+from tqdm.auto import tqdm
+
+from finetune.atomic import write_json_atomic, write_text_atomic
+from finetune.chunking import split_chapter, tail_excerpt
+from finetune.config import DataConfig
+from finetune.prompts import approx_words, chat_messages, writing_instruction
+
+TRAIN_FILE = "train.jsonl"
+VALIDATION_FILE = "validation.jsonl"
+CARD_FILE = "data_card.json"
+
+
+class PrepareError(ValueError):
+    """Chapters that cannot become a training set; the message names every bad file."""
+
+
+class ChapterProblem(BaseModel):
+    path: str
+    problem: str
+
+
+class TokenStats(BaseModel):
+    count: int
+    total: int
+    min: int
+    max: int
+    mean: float
+    median: float
+
+    @classmethod
+    def of(cls, values: Sequence[int]) -> TokenStats:
+        return cls(
+            count=len(values),
+            total=sum(values),
+            min=min(values),
+            max=max(values),
+            mean=round(statistics.fmean(values), 1),
+            median=statistics.median(values),
+        )
+
+
+class DataCard(BaseModel):
+    """What a training set is made of; its data_hash goes into every adapter's manifest."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    author: str
+    base_model: str
+    params: DataConfig
+    # Hash of the inputs (chapters, held-out names, params): equal means the data is current.
+    fingerprint: str
+    # Hash of the written JSONL files.
+    data_hash: str
+    system_prompt: str
+    training_chapters: list[str]
+    held_out_chapters: list[str]
+    skipped: list[ChapterProblem]
+    passages: int
+    duplicates_removed: int
+    train_examples: int
+    validation_examples: int
+    assistant_tokens: TokenStats
+    example_tokens: TokenStats
+    train_file: str = TRAIN_FILE
+    validation_file: str = VALIDATION_FILE
+
+    def save(self, data_dir: Path) -> Path:
+        path = data_dir / CARD_FILE
+        write_json_atomic(path, self.model_dump(mode="json"))
+        return path
+
+    @classmethod
+    def load(cls, data_dir: Path) -> DataCard:
+        path = data_dir / CARD_FILE
+        if not path.is_file():
+            raise PrepareError(f"{path}: no prepared data; run `inkwell prepare` first")
+        try:
+            return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise PrepareError(
+                f"{path}: unreadable data card ({exc}); run `inkwell prepare`"
+            ) from None
+
+
+def dataset_fingerprint(
+    training: Sequence[Path],
+    held_out: Sequence[Path],
+    params: DataConfig,
+    author: str,
+    base_model: str,
+) -> str:
+    """Changes whenever prepare would write different data: a chapter's bytes, the split,
+    the chunking parameters, the author name or the tokenizer's model."""
+    digest = hashlib.sha256()
+    head = {"params": params.model_dump(mode="json"), "author": author, "base_model": base_model}
+    digest.update(json.dumps(head, sort_keys=True).encode())
+    for path in training:
+        digest.update(f"train:{path.name}:".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for path in held_out:
+        digest.update(f"held:{path.name}".encode())
+    return digest.hexdigest()
+
+
+def prepare_dataset(
+    chapters: Sequence[Path],
+    held_out: Sequence[Path],
+    out_dir: Path,
+    tokenizer_path: Path | str,
+    *,
+    params: DataConfig | None = None,
+    author: str = "author",
+    base_model: str = "smollm2-135m",
+) -> DataCard:
+    """Write train/validation JSONL and the data card into out_dir.
+
+    `chapters` may include the held-out ones: they are removed here whatever the caller
+    passed. Unreadable chapters are an error; chapters too short for one passage are
+    skipped and listed on the card; an empty result is an error, never an empty file.
+    """
+    from transformers import AutoTokenizer
+
+    import stylometry
+
+    params = params or DataConfig()
+    held = {p.resolve() for p in held_out}
+    training = [p for p in chapters if p.resolve() not in held]
+    if not training:
+        raise PrepareError(
+            "no chapters to train on: every chapter is held out "
+            f"({', '.join(p.name for p in held_out) or 'none found'})"
+        )
+    texts, unreadable = {}, []
+    for path in training:
+        try:
+            texts[path] = stylometry.read_text(path)
+        except ValueError as exc:
+            unreadable.append(f"{path}: {exc}")
+    if unreadable:
+        raise PrepareError("cannot read these chapters:\n  " + "\n  ".join(unreadable))
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path))
+
+    def count_tokens(pieces: list[str]) -> list[int]:
+        return [len(ids) for ids in tokenizer(pieces, add_special_tokens=False)["input_ids"]]
+
+    split, skipped = {}, []
+    for path in tqdm(training, desc="Chunking chapters", unit="chapter"):
+        chapter = split_chapter(
+            texts[path], count_tokens, params.chunk_min_tokens, params.chunk_max_tokens
+        )
+        if chapter.total_tokens < params.chunk_min_tokens:
+            skipped.append(
+                ChapterProblem(
+                    path=str(path),
+                    problem=f"shorter than one passage ({chapter.total_tokens} tokens; "
+                    f"data.chunk_min_tokens is {params.chunk_min_tokens})",
+                )
+            )
+            continue
+        split[path] = chapter
+    if not split:
+        raise PrepareError(
+            "no chapter is long enough for one passage:\n  "
+            + "\n  ".join(f"{p.path}: {p.problem}" for p in skipped)
+        )
+
+    profile = stylometry.build_profile([texts[p] for p in split], author)
+    system = stylometry.describe_style(profile)
+
+    records, seen, duplicates = [], set(), 0
+    for path, chapter in split.items():
+        previous = None
+        for passage in chapter.passages:
+            key = hashlib.sha256(" ".join(passage.text.lower().split()).encode()).digest()
+            context = (
+                tail_excerpt(previous.text, count_tokens, params.context_tokens)
+                if previous
+                else None
+            )
+            previous = passage
+            if key in seen:
+                duplicates += 1
+                continue
+            seen.add(key)
+            instruction = writing_instruction(
+                context,
+                approx_words(passage.text),
+                new_scene=passage.new_scene,
+                title=chapter.title,
+            )
+            records.append(
+                {
+                    "messages": chat_messages(system, instruction, passage.text),
+                    "source": path.name,
+                    "passage": passage.index,
+                }
+            )
+    if len(records) < 2:
+        raise PrepareError(
+            f"only {len(records)} passage(s) from {len(split)} chapter(s): at least 2 are needed "
+            "(one for validation); add chapters or lower data.chunk_min_tokens"
+        )
+
+    order = list(range(len(records)))
+    random.Random(params.seed).shuffle(order)
+    n_val = max(1, round(len(records) * params.validation_fraction))
+    val_ids = set(order[:n_val])
+    train_rows = [r for i, r in enumerate(records) if i not in val_ids]
+    val_rows = [r for i, r in enumerate(records) if i in val_ids]
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train_text = _jsonl(train_rows)
+    val_text = _jsonl(val_rows)
+    write_text_atomic(out_dir / TRAIN_FILE, train_text)
+    write_text_atomic(out_dir / VALIDATION_FILE, val_text)
+
+    answers = [r["messages"][-1]["content"] for r in records]
+    full_ids = tokenizer.apply_chat_template(
+        [r["messages"] for r in records], tokenize=True, return_dict=True
+    )["input_ids"]
+    card = DataCard(
+        author=author,
+        base_model=base_model,
+        params=params,
+        fingerprint=dataset_fingerprint(training, held_out, params, author, base_model),
+        data_hash=hashlib.sha256((train_text + "\0" + val_text).encode()).hexdigest(),
+        system_prompt=system,
+        training_chapters=[p.name for p in split],
+        held_out_chapters=[p.name for p in held_out],
+        skipped=skipped,
+        passages=len(records) + duplicates,
+        duplicates_removed=duplicates,
+        train_examples=len(train_rows),
+        validation_examples=len(val_rows),
+        assistant_tokens=TokenStats.of(count_tokens(answers)),
+        example_tokens=TokenStats.of([len(ids) for ids in full_ids]),
+    )
+    card.save(out_dir)
+    return card
+
+
+def _jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)

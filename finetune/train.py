@@ -1,0 +1,399 @@
+"""Train a LoRA/QLoRA adapter on prepared chapters (`inkwell train`).
+
+A run trains inside `.inkwell/adapters/.tmp-<run>/` and is renamed to `<run>/` only when
+it has finished, so the registry never sees half an adapter, and a killed run keeps its
+checkpoints for `--resume`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from finetune.atomic import write_json_atomic
+from finetune.base_model import base_model_hash, ensure_base_model
+from finetune.config import QuantizationConfig, TrainConfig
+from finetune.device import DevicePlan, plan_device
+from finetune.manifest import AdapterManifest, LossPoint, package_versions
+from finetune.prepare import DataCard, PrepareError, dataset_fingerprint, prepare_dataset
+
+TMP_PREFIX = ".tmp-"
+CHECKPOINTS_DIR = "checkpoints"
+RUN_STATE_FILE = "run.json"
+# The same rule as the workspace's names (finetune does not import serving).
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+Say = Callable[[str], None]
+
+
+class TrainError(ValueError):
+    """A run that cannot start or continue, with what to do about it."""
+
+
+@dataclass(frozen=True)
+class BookPaths:
+    """The parts of a workspace training reads and writes."""
+
+    training_chapters: list[Path]
+    held_out_chapters: list[Path]
+    data_dir: Path
+    adapters_dir: Path
+    author: str
+
+
+def check_run_name(name: str) -> str:
+    if not _RUN_NAME.fullmatch(name) or ".." in name:
+        raise TrainError(
+            f"invalid run name {name!r}: use letters, digits, '.', '_' or '-' "
+            "(no path separators, no '..', at most 128 characters)"
+        )
+    return name
+
+
+def ensure_dataset(
+    config: TrainConfig, book: BookPaths, tokenizer_path: Path, say: Say
+) -> DataCard:
+    """The prepared data for this config, preparing it again when chapters or data settings
+    changed since it was written."""
+    current = dataset_fingerprint(
+        book.training_chapters, book.held_out_chapters, config.data, book.author, config.base_model
+    )
+    try:
+        card = DataCard.load(book.data_dir)
+        if card.fingerprint == current:
+            return card
+        say(
+            "the chapters or data settings changed since `inkwell prepare`: preparing the data again"
+        )
+    except PrepareError:
+        say("no prepared training data: preparing it now")
+    return prepare_dataset(
+        book.training_chapters,
+        book.held_out_chapters,
+        book.data_dir,
+        tokenizer_path,
+        params=config.data,
+        author=book.author,
+        base_model=config.base_model,
+    )
+
+
+def train(
+    config: TrainConfig,
+    book: BookPaths,
+    *,
+    run_name: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    say: Say = print,
+) -> Path:
+    """Train one adapter and return its finished folder `<adapters_dir>/<run>/`."""
+    plan = plan_device(config)
+    name = check_run_name(run_name or _default_run_name(plan, book.adapters_dir, resume))
+    final_dir = book.adapters_dir / name
+    tmp_dir = book.adapters_dir / f"{TMP_PREFIX}{name}"
+    if final_dir.exists():
+        raise TrainError(
+            f"{final_dir}: an adapter named {name!r} already exists; choose another --run"
+        )
+    if resume:
+        started = _check_resumable(tmp_dir, config, name)
+    elif tmp_dir.exists():
+        raise TrainError(
+            f"{tmp_dir}: an interrupted run named {name!r} exists; continue it with "
+            f"`inkwell train --resume --run {name}` or delete that folder"
+        )
+    say(f"training {plan.method} on {plan.device} ({plan.device_name}), run {name!r}")
+    for note in plan.notes:
+        say(f"note: {note}")
+
+    base = ensure_base_model(config.base_model)
+    card = ensure_dataset(config, book, base, say)
+    if resume and started["data_hash"] != card.data_hash:
+        raise TrainError(
+            f"the training data changed since run {name!r} started; it cannot be resumed "
+            f"(delete {tmp_dir} and train a new run)"
+        )
+    if card.example_tokens.max > config.training.max_length:
+        say(
+            f"note: the longest examples ({card.example_tokens.max} tokens) exceed "
+            f"training.max_length ({config.training.max_length}); their ends are cut"
+        )
+    if not resume:
+        tmp_dir.mkdir(parents=True)
+        write_json_atomic(
+            tmp_dir / RUN_STATE_FILE,
+            {"config": config.model_dump(mode="json"), "data_hash": card.data_hash},
+        )
+
+    try:
+        return _train_in(
+            tmp_dir, final_dir, name, config, plan, base, card, book, resume, progress, say
+        )
+    except BaseException:
+        say(f"training stopped; continue it with `inkwell train --resume --run {name}`")
+        raise
+
+
+def _train_in(
+    tmp_dir: Path,
+    final_dir: Path,
+    name: str,
+    config: TrainConfig,
+    plan: DevicePlan,
+    base: Path,
+    card: DataCard,
+    book: BookPaths,
+    resume: bool,
+    progress: bool,
+    say: Say,
+) -> Path:
+    model, tokenizer = load_base(base, plan, config.quantization)
+    train_rows = read_jsonl(book.data_dir / card.train_file)
+    eval_rows = read_jsonl(book.data_dir / card.validation_file)
+    trainer = make_trainer(
+        model, tokenizer, train_rows, eval_rows, config, plan, tmp_dir / CHECKPOINTS_DIR, progress
+    )
+    kept = len(trainer.train_dataset)
+    if kept == 0:
+        raise TrainError(
+            f"training.max_length ({config.training.max_length}) leaves no room for any answer "
+            "token after the prompt; raise it or lower data.context_tokens"
+        )
+    if kept < len(train_rows):
+        say(
+            f"note: {len(train_rows) - kept} examples had no answer token within max_length: dropped"
+        )
+
+    checkpoint = _last_complete_checkpoint(tmp_dir / CHECKPOINTS_DIR) if resume else None
+    resumed_from = None
+    if checkpoint is not None:
+        resumed_from = int(checkpoint.name.rsplit("-", 1)[1])
+        say(f"resuming from {checkpoint.name}")
+    elif resume:
+        say("no complete checkpoint yet: starting this run from step 0")
+    started = time.monotonic()
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    wall = time.monotonic() - started
+
+    state = trainer.state
+    peft_model = trainer.model
+    peft_model.peft_config["default"].base_model_name_or_path = str(base)
+    peft_model.save_pretrained(str(tmp_dir))
+    tokenizer.save_pretrained(str(tmp_dir))
+    trained_steps = state.global_step - (resumed_from or 0)
+    manifest = AdapterManifest(
+        run=name,
+        base_model=str(base),
+        base_model_name=config.base_model,
+        base_model_hash=base_model_hash(base),
+        data_hash=card.data_hash,
+        data_card=card.model_dump(mode="json", exclude={"system_prompt"}),
+        system_prompt=card.system_prompt,
+        config=config.model_dump(mode="json"),
+        method=plan.method,
+        device=plan.device,
+        device_name=plan.device_name,
+        device_notes=plan.notes,
+        lora_rank=config.lora.r,
+        steps=state.global_step,
+        epochs=round(state.epoch or 0.0, 4),
+        best_step=getattr(state, "best_global_step", None),
+        best_eval_loss=state.best_metric,
+        train_loss=_curve(state.log_history, "loss"),
+        eval_loss=_curve(state.log_history, "eval_loss"),
+        wall_time_s=round(wall, 2),
+        seconds_per_step=round(wall / trained_steps, 3) if trained_steps else 0.0,
+        resumed_from_step=resumed_from,
+        versions=package_versions(),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    manifest.save(tmp_dir)
+    if not config.training.keep_checkpoints:
+        shutil.rmtree(tmp_dir / CHECKPOINTS_DIR, ignore_errors=True)
+    (tmp_dir / RUN_STATE_FILE).unlink(missing_ok=True)
+    tmp_dir.replace(final_dir)
+    say(
+        f"adapter {name!r}: {state.global_step} steps in {wall:.0f} s, "
+        f"best eval loss {state.best_metric if state.best_metric is not None else 'n/a'} → {final_dir}"
+    )
+    return final_dir
+
+
+def load_base(base: Path, plan: DevicePlan, quantization: QuantizationConfig):
+    """The base model and tokenizer, 4-bit on CUDA when the plan says QLoRA."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if plan.bf16 else torch.float32}
+    if plan.quantize_4bit:
+        from transformers import BitsAndBytesConfig
+
+        q = quantization
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=q.quant_type,
+            bnb_4bit_use_double_quant=q.double_quant,
+            bnb_4bit_compute_dtype=getattr(torch, q.compute_dtype),
+        )
+        kwargs["device_map"] = {"": 0}
+    model = AutoModelForCausalLM.from_pretrained(str(base), **kwargs)
+    return model, tokenizer
+
+
+def make_trainer(
+    model,
+    tokenizer,
+    train_rows,
+    eval_rows,
+    config: TrainConfig,
+    plan: DevicePlan,
+    output_dir: Path,
+    progress: bool = True,
+):
+    """An SFTTrainer on prompt/completion pairs: the loss counts only the author's text
+    (the assistant turn), never the style prompt or the quoted context."""
+    from peft import LoraConfig
+    from transformers import EarlyStoppingCallback
+    from trl import SFTConfig, SFTTrainer
+
+    t = config.training
+    args = SFTConfig(
+        output_dir=str(output_dir),
+        max_length=t.max_length,
+        completion_only_loss=True,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps or -1,
+        learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler,
+        warmup_steps=t.warmup_ratio,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        gradient_checkpointing=t.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        optim=plan.optim,
+        bf16=plan.bf16,
+        eval_strategy="steps",
+        eval_steps=t.eval_steps,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        logging_steps=t.logging_steps,
+        logging_first_step=True,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        seed=t.seed,
+        report_to=list(t.report_to) or "none",
+        dataloader_pin_memory=plan.device == "cuda",
+        disable_tqdm=not progress,
+    )
+    peft_config = LoraConfig(
+        r=config.lora.r,
+        lora_alpha=config.lora.alpha,
+        lora_dropout=config.lora.dropout,
+        target_modules=list(config.lora.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    callbacks = []
+    if t.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
+    return SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=prompt_completion_dataset(train_rows),
+        eval_dataset=prompt_completion_dataset(eval_rows),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )
+
+
+def prompt_completion_dataset(rows: list[dict]):
+    """Chat records → TRL's conversational prompt/completion form (system+user | assistant)."""
+    from datasets import Dataset
+
+    return Dataset.from_list(
+        [{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in rows]
+    )
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise TrainError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+    return rows
+
+
+def _curve(log_history: list[dict], key: str) -> list[LossPoint]:
+    return [LossPoint(step=e["step"], loss=round(e[key], 5)) for e in log_history if key in e]
+
+
+def _default_run_name(plan: DevicePlan, adapters_dir: Path, resume: bool) -> str:
+    if not resume:
+        return f"{plan.method.lower()}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    interrupted = sorted(
+        (p for p in adapters_dir.glob(f"{TMP_PREFIX}*") if (p / RUN_STATE_FILE).is_file()),
+        key=lambda p: p.stat().st_mtime,
+    )
+    if not interrupted:
+        raise TrainError(f"nothing to resume: no interrupted run in {adapters_dir}")
+    return interrupted[-1].name.removeprefix(TMP_PREFIX)
+
+
+def _check_resumable(tmp_dir: Path, config: TrainConfig, name: str) -> dict:
+    state_file = tmp_dir / RUN_STATE_FILE
+    if not state_file.is_file():
+        raise TrainError(f"nothing to resume: no interrupted run named {name!r} ({tmp_dir})")
+    started = json.loads(state_file.read_text(encoding="utf-8"))
+    changed = _differences(started["config"], config.model_dump(mode="json"))
+    if changed:
+        raise TrainError(
+            f"run {name!r} was started with a different config ({', '.join(changed)}); "
+            "resume it with the same config and overrides"
+        )
+    return started
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(old) | set(new))
+    out = []
+    for key in keys:
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(_differences(a, b, f"{prefix}{key}."))
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} → {b!r}")
+    return out
+
+
+def _last_complete_checkpoint(checkpoints: Path) -> Path | None:
+    """The newest checkpoint that was written to the end; a half-written one (killed while
+    saving) is removed so the trainer neither loads nor rotates it."""
+    found = sorted(
+        (p for p in checkpoints.glob("checkpoint-*") if p.name.rsplit("-", 1)[1].isdigit()),
+        key=lambda p: int(p.name.rsplit("-", 1)[1]),
+    )
+    while found and not (found[-1] / "trainer_state.json").is_file():
+        shutil.rmtree(found.pop())
+    return found[-1] if found else None

@@ -1,0 +1,6 @@
+"""Evaluation of a candidate adapter against base and live, and the gate that promotes it."""
+
+from serving.evaluation.evaluate import EvalSettings, EvaluationResult, evaluate_run
+from serving.evaluation.gate import GateDecision, decide, gate_run
+
+__all__ = ["EvalSettings", "EvaluationResult", "GateDecision", "decide", "evaluate_run", "gate_run"]

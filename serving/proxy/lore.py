@@ -1,0 +1,96 @@
+"""The proxy's view of the lore store: retrieval run in a worker thread (it embeds the query with
+a CPU model, which must never block the event loop), and a retriever rebuilt when `inkwell lore
+index` changes the store while the proxy runs."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from typing import Any
+
+import anyio
+
+from serving.workspace import Workspace
+
+log = logging.getLogger("inkwell.proxy")
+
+# Retrieval looks at the end of long prompts only (autocomplete sends whole files).
+QUERY_TAIL_CHARS = 4000
+STORE_FILES = ("chroma.sqlite3", "chroma.sqlite3-wal")
+
+
+class Lore:
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.config = workspace.config.retrieval
+        self.current_chapter = workspace.config.book.current_chapter
+        self.retriever: Any = None
+        self.error: str | None = None
+        self._store_key: tuple | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def embedded(self) -> bool:
+        return self.workspace.config.store.backend == "embedded"
+
+    def _key(self) -> tuple:
+        """Identity of the on-disk store: it changes when an ingest writes."""
+        key = []
+        for name in STORE_FILES:
+            try:
+                st = (self.workspace.chroma_dir / name).stat()
+            except FileNotFoundError:
+                continue
+            key.append((name, st.st_mtime_ns, st.st_size))
+        return tuple(key)
+
+    def load(self) -> None:
+        """Open the store and build the retriever (slow: loads the embedding model)."""
+        with self._lock:
+            self._store_key = self._key() if self.embedded else None
+            if self.embedded and not self.workspace.chroma_dir.is_dir():
+                self.retriever = None
+                self.error = "not indexed yet: run `inkwell lore index`"
+                return
+            from rag import Retriever, open_store
+
+            try:
+                store = open_store(self.workspace.chroma_dir, self.workspace.config.store)
+                self.retriever = Retriever(store, self.config)
+                self.error = None
+            except Exception as exc:  # a broken store must not take the proxy down
+                log.exception("lore store unavailable")
+                self.retriever = None
+                self.error = f"{type(exc).__name__}: {exc}"
+
+    async def retrieve(self, messages: list[dict], chapter: int | None, budget: int) -> list[Any]:
+        if self.embedded and self._key() != self._store_key:
+            log.info("lore store changed on disk; reloading the retriever")
+            await anyio.to_thread.run_sync(self.load)
+        retriever = self.retriever
+        if retriever is None:
+            return []
+        call = functools.partial(
+            retriever.retrieve, messages, chapter or self.current_chapter, budget
+        )
+        return await anyio.to_thread.run_sync(call)
+
+    def inject_chat(self, messages: list[dict], hits: list[Any]) -> list[dict]:
+        from rag import inject_chat
+
+        return inject_chat(messages, hits)
+
+    def prefix(self, hits: list[Any]) -> str:
+        from rag import lore_prefix
+
+        return lore_prefix(hits)
+
+    @staticmethod
+    def query_tail(text: str) -> str:
+        return text[-QUERY_TAIL_CHARS:]
+
+    def status(self) -> dict[str, Any]:
+        if self.retriever is None:
+            return {"ok": False, "entries": None, "error": self.error or "not loaded"}
+        return {"ok": True, "entries": len(self.retriever.entries), "error": None}

@@ -1,0 +1,113 @@
+"""Hot-loading real LoRA adapters into the real vLLM engine, and what the registry and the
+proxy's `inkwell-live` alias do with them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from serving.engine import AdapterLoadError, EngineClient
+from serving.registry import hotload
+from serving.workspace import Workspace, init_workspace
+from tests.fixtures.engine import build_lora_adapter
+
+pytestmark = pytest.mark.engine
+
+PROMPT = [{"role": "user", "content": "Describe the harbour at dawn in two sentences."}]
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory: pytest.TempPathFactory, base_model_path: Path) -> Workspace:
+    ws = init_workspace(tmp_path_factory.mktemp("engine") / "book")
+    for name, seed in (("style-a", 1), ("style-b", 2)):
+        build_lora_adapter(base_model_path, ws.adapters_dir / name, seed=seed)
+    return ws
+
+
+@pytest.fixture
+def client(vllm_engine: str):
+    with EngineClient(vllm_engine) as engine:
+        yield engine
+
+
+def greedy(client: EngineClient, model: str) -> str:
+    reply = client.chat({"model": model, "messages": PROMPT, "max_tokens": 24, "temperature": 0})
+    return reply["choices"][0]["message"]["content"]
+
+
+def test_adapter_hot_loads_and_changes_the_output(book: Workspace, client: EngineClient) -> None:
+    record = hotload.load(book, client, "style-a")
+    assert record.state == "candidate"
+    assert client.loaded_adapters()["style-a"] == str(book.adapters_dir / "style-a")
+    assert greedy(client, "style-a") != greedy(client, "base")
+    # Loading again is harmless, and unloading takes it out of the engine but not the registry.
+    hotload.load(book, client, "style-a")
+    hotload.unload(book, client, "style-a")
+    assert "style-a" not in client.loaded_adapters()
+    assert hotload.registry_for(book).get("style-a").state == "candidate"
+
+
+def test_failed_load_changes_nothing(book: Workspace, client: EngineClient) -> None:
+    hotload.load(book, client, "style-a")
+    registry_before = book.registry_path.read_bytes()
+    broken = book.adapters_dir / "broken"
+    shutil.copytree(book.adapters_dir / "style-b", broken)
+    (broken / "adapter_model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(AdapterLoadError, match="broken"):
+        hotload.load(book, client, "broken")
+    assert book.registry_path.read_bytes() == registry_before
+    assert "broken" not in client.loaded_adapters()
+    # The engine still serves what it served.
+    assert greedy(client, "style-a")
+
+
+def test_promotion_and_rollback_switch_what_inkwell_live_answers(
+    book: Workspace, client: EngineClient, vllm_engine: str
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from serving.proxy.app import create_app
+
+    hotload.load(book, client, "style-a")
+    hotload.load(book, client, "style-b")
+    expected = {name: greedy(client, name) for name in ("base", "style-a", "style-b")}
+    assert len(set(expected.values())) == 3
+
+    settings = book.config.server.model_copy(update={"engine_url": vllm_engine})
+    with TestClient(create_app(book, settings)) as proxy:
+
+        def live_answer() -> str:
+            response = proxy.post(
+                "/v1/chat/completions",
+                json={"model": "inkwell-live", "messages": PROMPT, "max_tokens": 24,
+                      "temperature": 0},
+            )  # fmt: skip
+            assert response.status_code == 200, response.text
+            return response.json()["choices"][0]["message"]["content"]
+
+        assert live_answer() == expected["base"]
+        hotload.promote(book, client, "style-a")
+        assert live_answer() == expected["style-a"]
+        hotload.promote(book, client, "style-b")
+        assert live_answer() == expected["style-b"]
+        assert hotload.rollback(book, client).name == "style-a"
+        assert live_answer() == expected["style-a"]
+
+
+def test_engine_start_loads_live_and_candidates_again(
+    book: Workspace, client: EngineClient
+) -> None:
+    """What `inkwell engine start` does once vLLM is up: a fresh engine has no adapters."""
+    hotload.load(book, client, "style-a")
+    hotload.load(book, client, "style-b")
+    registry = hotload.registry_for(book)
+    if registry.live() is None or registry.live().name != "style-b":
+        hotload.promote(book, client, "style-b")  # style-a becomes retired
+    for name in list(client.loaded_adapters()):
+        client.unload_adapter(name)
+    assert hotload.reload_registered(book, client) == []
+    loaded = client.loaded_adapters()
+    assert "style-b" in loaded  # live
+    assert "style-a" not in loaded  # retired
