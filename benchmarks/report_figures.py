@@ -12,6 +12,7 @@ The PNGs a benchmark drew itself are copied too, stamped with the same machine l
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-FOOTER_PX = 28
+FOOTER_FONT_PX = 12
+DPI = 110
 
 
 def find_key(data: Any, key: str) -> Any | None:
@@ -140,20 +142,36 @@ def standard_figures(figures: Mapping[str, Any]) -> Iterator[tuple[str, Figure]]
 
 
 def save_with_footer(fig: Figure, path: Path, footer: str) -> None:
-    fig.text(0.01, 0.005, footer, fontsize=7, color="#555555", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(path, dpi=110)
+    width_px = fig.get_figwidth() * DPI
+    lines = textwrap.wrap(footer, width=max(30, int(width_px / 6.4)))
+    height_in = fig.get_figheight()
+    footer_in = 0.14 * len(lines) + 0.08
+    fig.set_figheight(height_in + footer_in)
+    fig.text(0.01, 0.01, "\n".join(lines), fontsize=7, color="#555555", ha="left", va="bottom")
+    fig.tight_layout(rect=(0, footer_in / (height_in + footer_in), 1, 1))
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
 
 def stamp_copy(source: Path, target: Path, footer: str) -> None:
-    """Copy a PNG with a footer strip saying where it ran."""
+    """Copy a PNG with a footer strip saying where it ran (wrapped to the image's width)."""
     from PIL import Image, ImageDraw, ImageFont
 
-    with Image.open(source) as image:
-        image = image.convert("RGB")
-        canvas = Image.new("RGB", (image.width, image.height + FOOTER_PX), "white")
-        canvas.paste(image, (0, 0))
+    font = ImageFont.load_default(FOOTER_FONT_PX)
+    with Image.open(source) as opened:
+        image = opened.convert("RGB")
+    measure = ImageDraw.Draw(image)
+    lines: list[str] = []
+    for word in footer.split():
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and measure.textlength(candidate, font=font) <= image.width - 12:
+            lines[-1] = candidate
+        else:
+            lines.append(word)
+    line_px = FOOTER_FONT_PX + 4
+    canvas = Image.new("RGB", (image.width, image.height + line_px * len(lines) + 10), "white")
+    canvas.paste(image, (0, 0))
     draw = ImageDraw.Draw(canvas)
-    draw.text((6, image.height + 7), footer, fill="#555555", font=ImageFont.load_default(12))
+    for i, line in enumerate(lines):
+        draw.text((6, image.height + 5 + i * line_px), line, fill="#555555", font=font)
     canvas.save(target, format="PNG")

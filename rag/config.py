@@ -15,8 +15,16 @@ class StoreConfig(_Strict):
     backend: Literal["embedded", "http"] = "embedded"
     host: str = "127.0.0.1"
     port: int = Field(8002, ge=1, le=65535)
-    collection: str = Field("lore", min_length=3, max_length=63)
+    # Each ingest writes a new generation collection "<collection>-g<n>-<tag>", so the name
+    # leaves room for that suffix.
+    collection: str = Field(
+        "lore", min_length=3, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*[A-Za-z0-9]$"
+    )
     index_chapters: bool = False
+    # Words per chunk: all-MiniLM-L6-v2 reads at most 256 word pieces, so chunks stay well under.
+    chunk_words: int = Field(120, ge=20, le=180)
+    # How often (seconds) a running retriever checks whether an ingest published a new index.
+    refresh_s: float = Field(1.0, ge=0)
 
 
 class RetrievalConfig(_Strict):
@@ -25,3 +33,5 @@ class RetrievalConfig(_Strict):
     min_similarity: float = Field(0.35, ge=-1.0, le=1.0)
     token_budget: int = Field(700, ge=0)
     completion_token_budget: int = Field(200, ge=0)
+    # The vector query is the tail of the latest user message: embedding cost grows with length.
+    query_chars: int = Field(300, ge=20)

@@ -53,12 +53,12 @@ class TextUnits:
 
 def text_units(text: str, mode: str) -> TextUnits:
     units = [extract(piece, mode) for piece in chunk_paragraphs(text, UNIT_WORDS)]
-    return TextUnits(text_hash(text), units, sum(units, Counts()))
+    return TextUnits(text_hash(text), units, extract(text, mode))
 
 
 def _chunks(units: list[Counts], words: int) -> list[Counts]:
     k = max(1, round(words / UNIT_WORDS))
-    return [sum(units[i : i + k], Counts()) for i in range(0, len(units) - k + 1, k)]
+    return [Counts.total(units[i : i + k]) for i in range(0, len(units) - k + 1, k)]
 
 
 def _spread(groups: list[list], cap: int) -> list:

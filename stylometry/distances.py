@@ -8,7 +8,7 @@ import numpy as np
 
 from stylometry.delta import burrows_delta, cosine_delta, relative_frequencies, zscores
 from stylometry.distributions import wasserstein
-from stylometry.features import Counts, char_ngrams, derived_scalars, punctuation_rates
+from stylometry.features import Counts, char_frequencies, derived_scalars, punctuation_rates
 from stylometry.reference import Reference
 
 BURROWS_MFW = 150  # Burrows' classic setting; Cosine Delta uses the whole list
@@ -41,8 +41,7 @@ class Prepared:
 def prepare(c: Counts, ref: Reference) -> Prepared:
     z_words = zscores(relative_frequencies(c.words, ref.mfw, c.n_words),
                       np.array(ref.mfw_mean), np.array(ref.mfw_std))
-    cg = char_ngrams(c.words)
-    z_chars = zscores(relative_frequencies(cg, ref.chars, sum(cg.values())),
+    z_chars = zscores(char_frequencies(c.words, tuple(ref.chars)),
                       np.array(ref.char_mean), np.array(ref.char_std))
     p = punctuation_rates(c)
     z_punct = zscores(np.array([p[k] for k in ref.punctuation_mean]),

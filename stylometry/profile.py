@@ -121,7 +121,7 @@ def data_hash(texts: Sequence[str], mode: str) -> str:
 
 def profile_from_counts(name: str, mode: Mode, hashes: list[str], digest: str,
                         per_text: Sequence[Counts]) -> AuthorProfile:
-    total = sum(per_text, Counts())
+    total = Counts.total(per_text)
     return AuthorProfile(
         name=name, mode=mode, data_hash=digest, source_hashes=hashes, n_texts=len(per_text),
         n_words=total.n_words, created_at=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel
 
-from stylometry.features import Counts, Mode, char_ngrams, derived_scalars, punctuation_rates
+from stylometry.features import (
+    Counts, Mode, char_frequencies, char_ngrams, derived_scalars, punctuation_rates,
+)
 
 N_MFW = 400
 N_CHARS = 300
@@ -70,15 +72,11 @@ def build_reference(
     if len(population) < 3 or not impostor_units:
         raise ValueError("calibration needs at least 3 chunks and some impostor text")
     mfw = _shared_top(author_total.words, [u.words for u in impostor_units], N_MFW)
-    unit_chars = [char_ngrams(u.words) for u in population]
     imp_chars = [char_ngrams(u.words) for u in impostor_units]
     chars = _shared_top(char_ngrams(author_total.words), imp_chars, N_CHARS)
     word_rows = [np.array([u.words.get(w, 0) for w in mfw], float) / max(u.n_words, 1)
                  for u in population]
-    char_rows = []
-    for u, cg in zip(population, unit_chars, strict=True):
-        total = max(sum(cg.values()), 1)
-        char_rows.append(np.array([cg.get(g, 0) for g in chars], float) / total)
+    char_rows = [char_frequencies(u.words, tuple(chars)) for u in population]
     punct = [punctuation_rates(u) for u in population]
     scal = [derived_scalars(u, mode) for u in population]
     mfw_mean, mfw_std = _stats(word_rows)

@@ -11,7 +11,7 @@ import numpy as np
 from stylometry.calibration import overall_score, part_score, transform
 from stylometry.distances import DISTANCES, PART_OF, Prepared, distances, prepare
 from stylometry.distributions import median
-from stylometry.features import derived_scalars, extract, punctuation_rates
+from stylometry.features import Counts, derived_scalars, extract, punctuation_rates
 from stylometry.profile import AuthorProfile
 from stylometry.text import StyleInputError, check_text
 
@@ -99,13 +99,24 @@ def score(text: str, profile: AuthorProfile, judge: Judge | None = None) -> Styl
     """Score `text` against a calibrated profile. Raises StyleInputError on unusable text or
     an uncalibrated profile; never returns NaN."""
     check_text(text)
-    cal = profile.calibration
-    if cal is None:
+    _require_calibration(profile)
+    return score_counts(extract(text, profile.mode), profile, judge, text)  # type: ignore[arg-type]
+
+
+def _require_calibration(profile: AuthorProfile) -> None:
+    if profile.calibration is None:
         raise StyleInputError(
             f"profile {profile.name!r} is not calibrated; calibrate it against impostor text "
             "(`inkwell style profile --reference DIR`)"
         )
-    counts = extract(text, profile.mode)  # type: ignore[arg-type]
+
+
+def score_counts(counts: Counts, profile: AuthorProfile, judge: Judge | None = None,
+                 text: str | None = None) -> StyleReport:
+    """`score` on features already extracted (scoring one text against many profiles)."""
+    _require_calibration(profile)
+    cal = profile.calibration
+    assert cal is not None
     lv = cal.level_for(counts.n_words)
     author = _author_view(profile)
     prepared = prepare(counts, cal.reference)
@@ -121,7 +132,7 @@ def score(text: str, profile: AuthorProfile, judge: Judge | None = None) -> Styl
         warnings.append(f"short text ({counts.n_words} words): the score is noisy below "
                         f"{SHORT_TEXT_WORDS} words")
     overall = stylometric
-    if judge is not None:
+    if judge is not None and text is not None:
         verdict = judge.rate(text)
         if verdict.score is None:
             warnings.append(f"judge skipped: {verdict.note}")

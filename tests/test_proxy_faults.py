@@ -65,7 +65,8 @@ def test_malformed_bodies_get_400_or_422_naming_the_problem(empty_workspace, scr
 
 def test_oversized_bodies_are_refused_with_413(empty_workspace, scripted_upstream):
     big = {**CHAT, "messages": [{"role": "user", "content": "x" * 5000}]}
-    with running_proxy(empty_workspace, engine_url=scripted_upstream.url, max_body_bytes=2048) as url:
+    upstream = scripted_upstream.url
+    with running_proxy(empty_workspace, engine_url=upstream, max_body_bytes=2048) as url:
         assert_openai_error(httpx.post(url + "/chat/completions", json=big), 413)
 
         def chunked():  # no Content-Length: the limit is enforced while reading
@@ -146,7 +147,8 @@ def test_client_disconnect_cancels_the_engine_request(empty_workspace, scripted_
         return False
 
     with running_proxy(empty_workspace, engine_url=scripted_upstream.url) as url:
-        scripted_upstream.script({"kind": "reply", "text": "word " * 40, "chunks": 40, "delay": 0.2})
+        slow = {"kind": "reply", "text": "word " * 40, "chunks": 40, "delay": 0.2}
+        scripted_upstream.script(slow)
         with httpx.stream("POST", url + "/chat/completions", json={**CHAT, "stream": True}) as r:
             next(r.iter_raw())
         assert wait_disconnected(), "the engine kept generating for a client that left"
@@ -233,7 +235,8 @@ def test_beyond_the_concurrency_cap_the_proxy_answers_429(empty_workspace, scrip
         running_proxy(empty_workspace, engine_url=scripted_upstream.url, max_concurrency=1) as url,
         httpx.stream("POST", url + "/chat/completions", json={**CHAT, "stream": True}) as first,
     ):
-        next(first.iter_raw())
+        chunks = first.iter_raw()  # kept alive: dropping the iterator would close the stream
+        next(chunks)
         busy = httpx.post(url + "/chat/completions", json=CHAT)
         assert_openai_error(busy, 429)
         assert busy.headers["retry-after"] == "1"
@@ -246,8 +249,14 @@ def test_serve_reports_a_taken_port_clearly(empty_workspace):
         taken.listen(1)
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [str(Path(sys.executable).parent / "inkwell"), "serve", "-w", str(empty_workspace.root),
-             "--port", str(port)],
+            [
+                str(Path(sys.executable).parent / "inkwell"),
+                "serve",
+                "-w",
+                str(empty_workspace.root),
+                "--port",
+                str(port),
+            ],
             capture_output=True,
             text=True,
             timeout=60,
@@ -262,8 +271,9 @@ def test_concurrent_requests_each_get_their_own_trace_line(empty_workspace, scri
         ids: list[str] = []
 
         def call() -> None:
-            ids.append(httpx.post(url + "/chat/completions", json=CHAT).headers[
-                "x-inkwell-request-id"])
+            ids.append(
+                httpx.post(url + "/chat/completions", json=CHAT).headers["x-inkwell-request-id"]
+            )
 
         threads = [threading.Thread(target=call) for _ in range(8)]
         for thread in threads:

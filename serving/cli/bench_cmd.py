@@ -42,3 +42,42 @@ def report(
         )
     typer.echo(f"report: {out_dir / 'index.html'}")
     typer.echo(f"        {out_dir / 'README.md'}")
+
+
+@app.command("continue-latency")
+def continue_latency(
+    workspace: Annotated[
+        Path | None,
+        typer.Option("--workspace", "-w", help="Workspace (default: a fresh demo book)."),
+    ] = None,
+    engine_url: Annotated[
+        str | None, typer.Option(help="Use this running engine instead of starting vLLM.")
+    ] = None,
+    runs: Annotated[int, typer.Option(min=1, help="cn turns per path.")] = 5,
+) -> None:
+    """Latency of `cn -p` (Continue CLI) through the proxy vs. straight to the engine."""
+    from benchmarks.continue_latency import run
+    from serving.cli.errors import user_errors
+
+    with user_errors():
+        path = run(workspace=workspace, engine_url=engine_url, runs=runs)
+    typer.echo(f"results: {path}")
+
+
+@app.command("proxy")
+def proxy(
+    chunks: Annotated[int, typer.Option(min=1, help="Lore chunks in the store.")] = 10_000,
+    requests: Annotated[
+        int, typer.Option(min=20, help="Requests per cell at 8 clients (x0.5 at 1, x2 at 64).")
+    ] = 320,
+    litellm: Annotated[
+        bool, typer.Option("--litellm/--no-litellm", help="Also measure LiteLLM's proxy.")
+    ] = True,
+) -> None:
+    """Latency the proxy adds over the engine (lore off and on), side by side with LiteLLM."""
+    from benchmarks.proxy_overhead import run
+    from serving.cli.errors import user_errors
+
+    with user_errors():
+        path = run(chunks=chunks, requests=requests, with_litellm=litellm)
+    typer.echo(f"results: {path}")

@@ -29,6 +29,8 @@ from serving.workspace import Workspace
 EVALUATION_DIR = "evaluation"
 RESULT_FILE = "evaluation.json"
 EXAMPLES = 3
+# Enough of each impostor text to calibrate on, little enough to keep it quick.
+IMPOSTOR_WORDS = 12_000
 
 
 class EvalSettings(BaseModel):
@@ -151,7 +153,7 @@ def evaluate_run(
     if not held:
         raise EvaluationInputError(f"{ws.chapters_dir}: no chapters, so nothing is held out")
     texts = [(path, stylometry.read_text(path)) for path in held]
-    profile = yardstick_profile(ws, [text for _, text in texts])
+    profile = yardstick_profile(ws, [text for _, text in texts], progress=progress)
     tokenizer = AutoTokenizer.from_pretrained(str(ensure_base_model(ws.config.engine.base_model)))
 
     def count_tokens(pieces: list[str]) -> list[int]:
@@ -272,13 +274,48 @@ def evaluate_run(
     return result
 
 
-def yardstick_profile(ws: Workspace, texts: list[str]):
-    """The author profile the scores are measured against: the held-out chapters."""
+def yardstick_profile(ws: Workspace, texts: list[str], progress: bool = True):
+    """The author profile scores are measured against: the held-out chapters, calibrated
+    against other writers (style.reference_corpus). Cached under .inkwell/style/ by the hash
+    of everything it is built from, since calibration takes a while."""
+    import hashlib
+
     import stylometry
 
-    return stylometry.build_profile(
+    impostors = impostor_texts(ws)
+    digest = hashlib.sha256(ws.config.style.profile.encode())
+    for text in [*texts, "\0impostors\0", *impostors]:
+        digest.update(hashlib.sha256(text.encode()).digest())
+    cache = ws.state_dir / "style" / f"yardstick-{digest.hexdigest()[:16]}.json"
+    if cache.is_file():
+        return stylometry.AuthorProfile.load(cache)
+    profile = stylometry.build_profile(
         texts, name=f"{ws.root.name} (held out)", mode=ws.config.style.profile
     )
+    profile = stylometry.calibrate(profile, texts, impostors, progress=progress)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    profile.save(cache)
+    return profile
+
+
+def impostor_texts(ws: Workspace) -> list[str]:
+    """Other writers' text from style.reference_corpus (DIR/<author>/*.txt or DIR/*.txt; a
+    relative DIR is relative to the workspace), each cut to IMPOSTOR_WORDS words."""
+    import stylometry
+
+    configured = ws.config.style.reference_corpus
+    if not configured:
+        raise EvaluationInputError(
+            f"{ws.root / 'inkwell.yaml'}: style.reference_corpus is not set; the style score "
+            "is calibrated against other writers, so point it at a folder of their text "
+            "(DIR/<author>/*.txt)"
+        )
+    folder = Path(configured).expanduser()
+    folder = folder if folder.is_absolute() else ws.root / folder
+    files = sorted(folder.glob("*.txt")) + sorted(folder.glob("*/*.txt"))
+    if not files:
+        raise EvaluationInputError(f"style.reference_corpus {folder}: no .txt files found")
+    return [" ".join(stylometry.read_text(f).split(" ")[:IMPOSTOR_WORDS]) for f in files]
 
 
 def manifest_system_prompt(manifest: dict, run_dir: Path) -> str:

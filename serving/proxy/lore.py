@@ -1,6 +1,6 @@
-"""The proxy's view of the lore store: retrieval run in a worker thread (it embeds the query with
-a CPU model, which must never block the event loop), and a retriever rebuilt when `inkwell lore
-index` changes the store while the proxy runs."""
+"""The proxy's view of the lore store: retrieval runs in a worker thread (it embeds the query with
+a CPU model, which must never block the event loop). The retriever follows re-indexing by itself
+(store.refresh_s); a store first indexed while the proxy runs is opened on the next request."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ log = logging.getLogger("inkwell.proxy")
 
 # Retrieval looks at the end of long prompts only (autocomplete sends whole files).
 QUERY_TAIL_CHARS = 4000
-STORE_FILES = ("chroma.sqlite3", "chroma.sqlite3-wal")
+NOT_INDEXED = "not indexed yet: run `inkwell lore index`"
 
 
 class Lore:
@@ -27,31 +27,18 @@ class Lore:
         self.current_chapter = workspace.config.book.current_chapter
         self.retriever: Any = None
         self.error: str | None = None
-        self._store_key: tuple | None = None
         self._lock = threading.Lock()
 
     @property
     def embedded(self) -> bool:
         return self.workspace.config.store.backend == "embedded"
 
-    def _key(self) -> tuple:
-        """Identity of the on-disk store: it changes when an ingest writes."""
-        key = []
-        for name in STORE_FILES:
-            try:
-                st = (self.workspace.chroma_dir / name).stat()
-            except FileNotFoundError:
-                continue
-            key.append((name, st.st_mtime_ns, st.st_size))
-        return tuple(key)
-
     def load(self) -> None:
         """Open the store and build the retriever (slow: loads the embedding model)."""
         with self._lock:
-            self._store_key = self._key() if self.embedded else None
             if self.embedded and not self.workspace.chroma_dir.is_dir():
                 self.retriever = None
-                self.error = "not indexed yet: run `inkwell lore index`"
+                self.error = NOT_INDEXED
                 return
             from rag import Retriever, open_store
 
@@ -65,8 +52,8 @@ class Lore:
                 self.error = f"{type(exc).__name__}: {exc}"
 
     async def retrieve(self, messages: list[dict], chapter: int | None, budget: int) -> list[Any]:
-        if self.embedded and self._key() != self._store_key:
-            log.info("lore store changed on disk; reloading the retriever")
+        if self.error == NOT_INDEXED and self.workspace.chroma_dir.is_dir():
+            log.info("lore store indexed while the proxy runs; opening it")
             await anyio.to_thread.run_sync(self.load)
         retriever = self.retriever
         if retriever is None:

@@ -1,0 +1,619 @@
+"""Proxy overhead: what the Inkwell proxy adds on top of the engine, against LiteLLM's proxy.
+
+The same requests go, in one run, straight to the engine and through each proxy in front of the
+same engine: Inkwell with lore switched off, Inkwell with lore retrieved from a store of 10,000+
+chunks, and LiteLLM's proxy. The engine is the scripted STAND-IN (tests/fixtures/upstream.py, its
+own process, answering at once), so every millisecond measured beyond the direct path is the
+proxy's. Each path runs at 1, 8 and 64 concurrent clients, streaming and not; added latency is
+the proxy's percentile minus the direct percentile, TTFT added is the same for the first streamed
+byte. Retrieval time comes from the proxy's own trace lines. Two pyinstrument profiles say where
+the milliseconds go: the proxy's event loop under load (lore off), and retrieval alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+import yaml
+
+NAME = "proxy_overhead"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results" / NAME
+STAND_IN = REPO_ROOT / "tests" / "fixtures" / "upstream.py"
+CONCURRENCY = (1, 8, 64)
+TARGETS = ("direct", "inkwell-lore-off", "inkwell-lore-on", "litellm")
+REPLY = "The lantern swung over the Belfry and Marrick counted the seconds of delay again."
+GOALS = {"lore_off_p50": 3.0, "lore_off_p99": 8.0, "lore_on_p50": 20.0, "lore_on_p99": 40.0}
+SYLLABLES = [
+    "ka",
+    "ren",
+    "dor",
+    "vel",
+    "ith",
+    "osk",
+    "mar",
+    "tel",
+    "ban",
+    "sur",
+    "qin",
+    "lo",
+    "feth",
+    "ari",
+    "gol",
+    "umb",
+    "pra",
+    "ces",
+    "nov",
+    "hal",
+]
+WORDS = [
+    "harbour",
+    "signal",
+    "reactor",
+    "lantern",
+    "chapel",
+    "ledger",
+    "frost",
+    "copper",
+    "winter",
+    "bell",
+    "vault",
+    "orchard",
+    "treaty",
+    "rumour",
+    "engine",
+    "archive",
+    "garden",
+    "quarrel",
+    "promise",
+    "cargo",
+    "market",
+    "beacon",
+    "ferry",
+    "salt",
+]
+
+
+def _stand_in() -> Any:
+    """The stand-in's module, loaded by path (`tests` is not an installed package)."""
+    spec = importlib.util.spec_from_file_location("inkwell_stand_in_engine", STAND_IN)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------------------------------------
+# The lore store: the demo book plus synthetic entries up to `chunks` chunks.
+
+
+def _name(rng: random.Random) -> str:
+    def word() -> str:
+        return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+
+    return f"{word()} {word()}"
+
+
+def synthetic_lore(count: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`count` one-chunk entries (about 60 words each) with names as keyword triggers."""
+    rng = random.Random(seed)
+    entries, seen = [], set()
+    while len(entries) < count:
+        name = _name(rng)
+        if name in seen:
+            continue
+        seen.add(name)
+        words = " ".join(rng.choice(WORDS) for _ in range(40))
+        text = (
+            f"{name} keeps the {rng.choice(WORDS)} of the {rng.choice(WORDS)} station and "
+            f"remembers the {rng.choice(WORDS)} of {rng.randint(2290, 2349)}. {words}."
+        )
+        entries.append(
+            {
+                "id": f"syn-{len(entries):05d}",
+                "name": name,
+                "keys": [name, name.split()[1]],
+                "category": rng.choice(["character", "place", "object", "custom"]),
+                "text": text,
+            }
+        )
+    return entries
+
+
+def build_workspace(root: Path, chunks: int) -> tuple[Any, int, list[str]]:
+    """A demo workspace with synthetic lore added, indexed (incremental: a rerun is cheap)."""
+    from rag import ingest, open_store
+    from serving.workspace import Workspace, init_workspace
+
+    ws = Workspace.load(root) if (root / "inkwell.yaml").exists() else init_workspace(root, True)
+    entries = synthetic_lore(chunks)
+    for part in range(0, len(entries), 500):
+        path = ws.lore_dir / f"synthetic-{part // 500:03d}.yaml"
+        if not path.exists():
+            path.write_text(yaml.safe_dump(entries[part : part + 500], sort_keys=False))
+    store = open_store(ws.chroma_dir, ws.config.store)
+    report = ingest(ws.lore_dir, store, progress=True)
+    if report.errors:
+        raise RuntimeError(f"synthetic lore did not ingest cleanly: {report.errors[:3]}")
+    return ws, _chunk_count(store), [e["name"] for e in entries]
+
+
+def _chunk_count(store: Any) -> int:
+    return store.count(store.state().active)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes: the stand-in engine, the Inkwell proxy, LiteLLM's proxy.
+
+
+def _wait_ready(url: str, process: subprocess.Popen, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, timeout=2, trust_env=False).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} not ready after {timeout_s:.0f} s ({url})")
+
+
+@contextlib.contextmanager
+def _process(
+    cmd: list[str], ready_url: str, what: str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
+        try:
+            _wait_ready(ready_url, process, 300, what)
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)  # lets pyinstrument write its profile
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def inkwell_cmd(ws: Any, engine_url: str, port: int, profile: Path | None = None) -> list[str]:
+    serve = [
+        str(Path(sys.executable).parent / "inkwell"),
+        "serve",
+        "-w",
+        str(ws.root),
+        "--engine-url",
+        engine_url,
+        "--port",
+        str(port),
+    ]
+    if profile is None:
+        return serve
+    return [
+        sys.executable,
+        "-m",
+        "pyinstrument",
+        "-r",
+        "text",
+        "-o",
+        str(profile),
+        "--interval",
+        "0.0002",
+        *serve,
+    ]
+
+
+def litellm_cmd(engine_url: str, port: int, out_dir: Path) -> list[str]:
+    config = out_dir / "litellm.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": [
+                    {
+                        "model_name": "base",
+                        "litellm_params": {
+                            "model": "openai/base",
+                            "api_base": engine_url,
+                            "api_key": "none",
+                        },
+                    }
+                ],
+                "litellm_settings": {"telemetry": False},
+            }
+        )
+    )
+    return [
+        str(Path(sys.executable).parent / "litellm"),
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num_workers",
+        "1",
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Load generation.
+
+
+def _bodies(names: list[str], count: int, stream: bool, seed: int) -> list[bytes]:
+    """Distinct chat requests naming lore entries (demo and synthetic), so nothing is cached."""
+    rng = random.Random(seed)
+    demo = ["Captain Dray", "Benna", "Marrick", "the Belfry", "Old Temperance"]
+    bodies = []
+    for _ in range(count):
+        who = rng.choice(demo)
+        other = rng.choice(names)
+        text = f"Write the scene where {who} meets {other} by the {rng.choice(WORDS)}."
+        body = {
+            "model": "base",
+            "messages": [
+                {"role": "system", "content": "You are the author's co-writer."},
+                {"role": "user", "content": text},
+            ],
+            "max_tokens": 64,
+            "stream": stream,
+        }
+        bodies.append(orjson.dumps(body))
+    return bodies
+
+
+async def _one(client: httpx.AsyncClient, url: str, body: bytes, headers: dict, stream: bool):
+    started = time.perf_counter()
+    first = None
+    async with client.stream("POST", url, content=body, headers=headers) as response:
+        async for chunk in response.aiter_raw():
+            if first is None and chunk:
+                first = time.perf_counter()
+        ok = response.status_code == 200
+    done = time.perf_counter()
+    return ok, (done - started) * 1000, ((first or done) - started) * 1000 if stream else None
+
+
+async def _load(url: str, bodies: list[bytes], headers: dict, concurrency: int, stream: bool):
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=120, trust_env=False) as client:
+        for body in bodies[:10]:  # warm-up: connections and caches
+            await _one(client, url, body, headers, stream)
+        queue = list(bodies[10:])
+        results: list[tuple[bool, float, float | None]] = []
+
+        async def worker() -> None:
+            while queue:
+                results.append(await _one(client, url, queue.pop(), headers, stream))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    ok = [r for r in results if r[0]]
+    return {
+        "latency": [r[1] for r in ok],
+        "ttft": [r[2] for r in ok if r[2] is not None],
+        "errors": len(results) - len(ok),
+        "rps": len(results) / wall,
+    }
+
+
+def _pct(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 3) if values else float("nan")
+
+
+def _trace_retrieval_ms(path: Path, offset: int) -> tuple[list[float], int]:
+    with path.open("rb") as traces:
+        traces.seek(offset)
+        data = traces.read()
+    values = []
+    for line in data.splitlines():
+        record = orjson.loads(line)
+        if record.get("lore_enabled") and record.get("retrieval_ms") is not None:
+            values.append(record["retrieval_ms"])
+    return values, offset + len(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Profiles.
+
+
+def profile_retrieval(ws: Any, names: list[str], out_dir: Path, calls: int = 200) -> dict:
+    """Retrieval alone, in this process, under pyinstrument: embedding vs store vs keywords."""
+    from pyinstrument import Profiler
+
+    from rag import Retriever, open_store
+
+    retriever = Retriever(open_store(ws.chroma_dir, ws.config.store), ws.config.retrieval)
+    bodies = [orjson.loads(b)["messages"] for b in _bodies(names, calls + 10, False, seed=7)]
+    for messages in bodies[:10]:
+        retriever.retrieve(messages, None, ws.config.retrieval.token_budget)
+    timings = []
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    for messages in bodies[10:]:
+        started = time.perf_counter()
+        retriever.retrieve(messages, None, ws.config.retrieval.token_budget)
+        timings.append((time.perf_counter() - started) * 1000)
+    profiler.stop()
+    text = profiler.output_text(unicode=False, color=False, show_all=False)
+    (out_dir / "profile_retrieval.txt").write_text(text)
+    return {"p50_ms": _pct(timings, 50), "p99_ms": _pct(timings, 99), "calls": calls}
+
+
+def _excerpt(text: str, lines: int = 45) -> str:
+    return "\n".join(text.splitlines()[:lines])
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def run(
+    out_dir: Path | None = None,
+    chunks: int = 10_000,
+    requests: int = 320,
+    with_litellm: bool = True,
+) -> Path:
+    """Measure all paths at 1, 8 and 64 clients; returns the JSON report's path.
+    `requests` is the count per cell at 8 clients (half at 1 client, double at 64)."""
+    from benchmarks.reporting import write_report
+
+    out_dir = out_dir or RESULTS_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ws, chunk_count, names = build_workspace(out_dir / "workspace", chunks)
+    stand_in = _stand_in()
+    engine = stand_in.ScriptedUpstream().start()
+    rows: list[dict[str, Any]] = []
+    retrieval_by_cell: dict[str, dict[str, float]] = {}
+    try:
+        engine.set_default({"kind": "reply", "text": REPLY, "chunks": 16})
+        inkwell_port, litellm_port = stand_in.free_port(), stand_in.free_port()
+        logs = out_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        with contextlib.ExitStack() as stack:
+            inkwell_root = f"http://127.0.0.1:{inkwell_port}"
+            stack.enter_context(
+                _process(
+                    inkwell_cmd(ws, engine.url, inkwell_port),
+                    inkwell_root + "/health",
+                    "inkwell proxy",
+                    logs / "inkwell.log",
+                )
+            )
+            urls = {
+                "direct": engine.url + "/chat/completions",
+                "inkwell-lore-off": inkwell_root + "/v1/chat/completions",
+                "inkwell-lore-on": inkwell_root + "/v1/chat/completions",
+            }
+            if with_litellm:
+                litellm_root = f"http://127.0.0.1:{litellm_port}"
+                stack.enter_context(
+                    _process(
+                        litellm_cmd(engine.url, litellm_port, out_dir),
+                        litellm_root + "/health/liveliness",
+                        "litellm proxy",
+                        logs / "litellm.log",
+                        env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"},
+                    )
+                )
+                urls["litellm"] = litellm_root + "/v1/chat/completions"
+            trace_offset = ws.traces_path.stat().st_size if ws.traces_path.exists() else 0
+            for concurrency in CONCURRENCY:
+                count = {1: requests // 2, 8: requests, 64: requests * 2}[concurrency]
+                for stream in (False, True):
+                    mode = "stream" if stream else "whole"
+                    for target, url in urls.items():
+                        headers = {"content-type": "application/json"}
+                        if target == "inkwell-lore-off":
+                            headers["x-inkwell-lore"] = "off"
+                        bodies = _bodies(names, count + 10, stream, seed=concurrency)
+                        result = asyncio.run(_load(url, bodies, headers, concurrency, stream))
+                        row = {
+                            "target": target,
+                            "concurrency": concurrency,
+                            "mode": mode,
+                            "requests": count,
+                            "errors": result["errors"],
+                            "rps": round(result["rps"], 1),
+                            "p50_ms": _pct(result["latency"], 50),
+                            "p99_ms": _pct(result["latency"], 99),
+                            "ttft_p50_ms": _pct(result["ttft"], 50) if stream else None,
+                            "ttft_p99_ms": _pct(result["ttft"], 99) if stream else None,
+                        }
+                        if target.startswith("inkwell"):
+                            values, trace_offset = _trace_retrieval_ms(ws.traces_path, trace_offset)
+                            if target == "inkwell-lore-on":
+                                retrieval_by_cell[f"{concurrency}-{mode}"] = {
+                                    "p50_ms": _pct(values, 50),
+                                    "p99_ms": _pct(values, 99),
+                                }
+                                row["retrieval_p50_ms"] = _pct(values, 50)
+                                row["retrieval_p99_ms"] = _pct(values, 99)
+                        rows.append(row)
+                        print(_row_line(row), flush=True)
+            # The proxy's event loop under pyinstrument (lore off, 8 clients, both modes).
+            profile_path = out_dir / "profile_proxy.txt"
+        _profile_proxy(ws, engine.url, names, profile_path, logs, stand_in.free_port())
+    finally:
+        engine.stop()
+    retrieval_alone = profile_retrieval(ws, names, out_dir)
+    _add_overheads(rows)
+    figures = {
+        "store_chunks": chunk_count,
+        "rows": rows,
+        "retrieval_in_proxy": retrieval_by_cell,
+        "retrieval_alone": retrieval_alone,
+        "goals": GOALS,
+        "verdict": _verdict(rows),
+    }
+    markdown = _markdown(figures, out_dir)
+    return write_report(out_dir, NAME, figures, markdown, _plots(rows))
+
+
+def _profile_proxy(
+    ws: Any, engine_url: str, names: list[str], profile: Path, logs: Path, port: int
+) -> None:
+    root = f"http://127.0.0.1:{port}"
+    with _process(
+        inkwell_cmd(ws, engine_url, port, profile),
+        root + "/health",
+        "inkwell proxy (profiled)",
+        logs / "inkwell-profiled.log",
+    ):
+        headers = {"content-type": "application/json", "x-inkwell-lore": "off"}
+        for stream in (False, True):
+            bodies = _bodies(names, 400, stream, seed=3)
+            asyncio.run(_load(root + "/v1/chat/completions", bodies, headers, 8, stream))
+
+
+def _add_overheads(rows: list[dict[str, Any]]) -> None:
+    direct = {(r["concurrency"], r["mode"]): r for r in rows if r["target"] == "direct"}
+    for row in rows:
+        base = direct[(row["concurrency"], row["mode"])]
+        row["added_p50_ms"] = round(row["p50_ms"] - base["p50_ms"], 3)
+        row["added_p99_ms"] = round(row["p99_ms"] - base["p99_ms"], 3)
+        if row["mode"] == "stream":
+            row["ttft_added_p50_ms"] = round(row["ttft_p50_ms"] - base["ttft_p50_ms"], 3)
+            row["ttft_added_p99_ms"] = round(row["ttft_p99_ms"] - base["ttft_p99_ms"], 3)
+
+
+def _verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The targets, checked at 1 client (one writer) and reported for 8 and 64."""
+    verdict = {}
+    for concurrency in CONCURRENCY:
+        cell = {(r["target"], r["mode"]): r for r in rows if r["concurrency"] == concurrency}
+        off, on = cell[("inkwell-lore-off", "whole")], cell[("inkwell-lore-on", "whole")]
+        on_stream = cell[("inkwell-lore-on", "stream")]
+        verdict[str(concurrency)] = {
+            "lore_off_p50_ok": off["added_p50_ms"] <= GOALS["lore_off_p50"],
+            "lore_off_p99_ok": off["added_p99_ms"] <= GOALS["lore_off_p99"],
+            "lore_on_p50_ok": on["added_p50_ms"] <= GOALS["lore_on_p50"],
+            "lore_on_p99_ok": on["added_p99_ms"] <= GOALS["lore_on_p99"],
+            "ttft_within_retrieval_plus_2ms": on_stream["ttft_added_p50_ms"]
+            <= on_stream["retrieval_p50_ms"] + 2.0,
+        }
+    return verdict
+
+
+def _row_line(row: dict[str, Any]) -> str:
+    ttft = f" ttft p50 {row['ttft_p50_ms']:.2f}" if row["ttft_p50_ms"] is not None else ""
+    return (
+        f"{row['target']:>17} c={row['concurrency']:<3} {row['mode']:<6} "
+        f"p50 {row['p50_ms']:8.2f} p99 {row['p99_ms']:8.2f}{ttft} ms  "
+        f"{row['rps']:7.1f} req/s  errors {row['errors']}"
+    )
+
+
+def _markdown(figures: dict[str, Any], out_dir: Path) -> str:
+    lines = [
+        "# Proxy overhead",
+        "",
+        f"Lore store: {figures['store_chunks']} chunks (demo book + synthetic entries). "
+        "Engine: the scripted stand-in (answers at once, 16 streamed chunks), so every "
+        "millisecond above `direct` is the proxy's. Added = proxy percentile − direct "
+        "percentile in the same run.",
+        "",
+        "| path | clients | mode | p50 ms | p99 ms | added p50 | added p99 | TTFT added p50 "
+        "| TTFT added p99 | retrieval p50 | req/s | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in figures["rows"]:
+        lines.append(
+            f"| {r['target']} | {r['concurrency']} | {r['mode']} | {r['p50_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {r['added_p50_ms']:.2f} | {r['added_p99_ms']:.2f} | "
+            f"{_fmt(r.get('ttft_added_p50_ms'))} | {_fmt(r.get('ttft_added_p99_ms'))} | "
+            f"{_fmt(r.get('retrieval_p50_ms'))} | {r['rps']:.0f} | {r['errors']} |"
+        )
+    alone = figures["retrieval_alone"]
+    lines += [
+        "",
+        f"Goals (2 cores): lore off ≤ {GOALS['lore_off_p50']} ms p50 / ≤ {GOALS['lore_off_p99']}"
+        f" ms p99 added; lore on ≤ {GOALS['lore_on_p50']} ms p50 / ≤ {GOALS['lore_on_p99']} ms "
+        "p99 added; TTFT added ≤ retrieval + 2 ms.",
+        "",
+        "Verdict per client count: `" + orjson.dumps(figures["verdict"]).decode() + "`",
+        "",
+        f"Retrieval alone (in process, {alone['calls']} queries): p50 {alone['p50_ms']:.2f} ms, "
+        f"p99 {alone['p99_ms']:.2f} ms.",
+        "",
+        "## Where the milliseconds go",
+        "",
+        "Proxy event loop, lore off, 8 clients (pyinstrument, main thread):",
+        "",
+        "```",
+        _excerpt(_read(out_dir / "profile_proxy.txt")),
+        "```",
+        "",
+        "Retrieval (pyinstrument):",
+        "",
+        "```",
+        _excerpt(_read(out_dir / "profile_retrieval.txt")),
+        "```",
+    ]
+    return "\n".join(lines)
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else f"({path.name} missing)"
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _plots(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    proxies = [t for t in TARGETS[1:] if any(r["target"] == t for r in rows)]
+    plots = {}
+    for key, title in (
+        ("added_p50_ms", "added latency p50"),
+        ("added_p99_ms", "added p99"),
+        ("ttft_added_p50_ms", "TTFT added p50 (streams)"),
+    ):
+        mode = "stream" if key.startswith("ttft") else "whole"
+        fig, ax = plt.subplots(figsize=(7, 4))
+        width = 0.8 / len(proxies)
+        for i, target in enumerate(proxies):
+            values = [
+                next(
+                    r[key]
+                    for r in rows
+                    if r["target"] == target and r["concurrency"] == c and r["mode"] == mode
+                )
+                for c in CONCURRENCY
+            ]
+            ax.bar(np.arange(len(CONCURRENCY)) + i * width, values, width, label=target)
+        ax.set_xticks(np.arange(len(CONCURRENCY)) + width * (len(proxies) - 1) / 2)
+        ax.set_xticklabels([f"{c} clients" for c in CONCURRENCY])
+        ax.set_ylabel("ms over direct")
+        ax.set_yscale("symlog", linthresh=10)
+        ax.set_title(f"Proxy overhead: {title}")
+        ax.legend()
+        fig.tight_layout()
+        plots[key.removesuffix("_ms")] = fig
+    return plots

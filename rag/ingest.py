@@ -1,0 +1,223 @@
+"""lore/ (and optionally chapters) -> a published index generation, incrementally.
+
+Entries are compared by content hash and chunks by embedding key, so an unchanged lore
+folder publishes nothing and embeds nothing, and an edited entry re-embeds only its own
+chunks; the vectors of everything else are copied from the live generation. The new
+generation is published only once it is complete (see store.py), so an ingest killed
+midway leaves the previous index in service."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from filelock import FileLock
+from tqdm import tqdm
+
+from rag.chapters import chapter_entries
+from rag.chunking import chunk_text
+from rag.embeddings import embed_documents, embedding_key
+from rag.entry import LoreEntry, LoreFileError
+from rag.parse_dir import parse_lore_dir
+from rag.store import LoreStore, StoreError
+
+EMBED_BATCH = 64
+WRITE_BATCH = 500
+PROGRESS_MIN_CHUNKS = 64
+
+
+@dataclass
+class IngestReport:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    chunks: int = 0
+    embedded: int = 0  # chunks embedded by this run (0 when nothing changed)
+    reused: int = 0  # chunks whose vectors were copied from the previous generation
+    generation: int = 0
+    published: bool = False
+    errors: list[LoreFileError] = field(default_factory=list)
+
+    def summary(self) -> str:
+        state = f"published generation {self.generation}" if self.published else "no change"
+        return (
+            f"{state}: {self.added} added, {self.updated} updated, {self.removed} removed, "
+            f"{self.unchanged} unchanged; {self.chunks} chunks ({self.embedded} embedded, "
+            f"{self.reused} reused); {len(self.errors)} problem(s)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "errors"}
+        data["errors"] = [str(e) for e in self.errors]
+        return data
+
+
+@dataclass(frozen=True)
+class PlannedChunk:
+    id: str
+    entry: LoreEntry
+    index: int
+    count: int
+    document: str
+    key: str  # embedding key of the text that is embedded
+
+    def metadata(self, entry_hash: str) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "entry_id": self.entry.id,
+            "chunk": self.index,
+            "chunks": self.count,
+            "kind": self.entry.kind,
+            "entry_hash": entry_hash,
+            "embedding_key": self.key,
+        }
+        if self.index == 0:
+            meta["entry"] = self.entry.model_dump_json(by_alias=True)
+        return meta
+
+
+def embedding_text(entry: LoreEntry, chunk: str) -> str:
+    """What is embedded: the chunk under its entry's name, category and other names, so a
+    question that uses an alias or the category still lands on it."""
+    if entry.kind == "chapter":
+        return f"{entry.name}\n{chunk}"
+    others = [k for k in entry.keys if k.lower() != entry.name.lower()][:8]
+    also = f" Also called: {', '.join(others)}." if others else ""
+    return f"{entry.name} ({entry.category}).{also}\n{chunk}"
+
+
+def plan_chunks(entries: Sequence[LoreEntry], max_words: int) -> list[PlannedChunk]:
+    planned = []
+    for entry in entries:
+        pieces = chunk_text(entry.text, max_words)
+        for index, piece in enumerate(pieces):
+            planned.append(
+                PlannedChunk(
+                    id=f"{entry.id}#{index}",
+                    entry=entry,
+                    index=index,
+                    count=len(pieces),
+                    document=piece,
+                    key=embedding_key(embedding_text(entry, piece)),
+                )
+            )
+    return planned
+
+
+@contextlib.contextmanager
+def _ingest_lock(store: LoreStore) -> Iterator[None]:
+    """One ingest at a time per embedded store (a Chroma server has no shared folder)."""
+    if store.lock_path is None:
+        yield
+        return
+    lock = FileLock(str(store.lock_path), timeout=600)
+    with lock:
+        yield
+
+
+def _embed(texts: list[str], progress: bool) -> np.ndarray:
+    show = progress and len(texts) >= PROGRESS_MIN_CHUNKS
+    parts = []
+    with tqdm(total=len(texts), desc="embedding lore", unit="chunk", disable=not show) as bar:
+        for start in range(0, len(texts), EMBED_BATCH):
+            batch = texts[start : start + EMBED_BATCH]
+            parts.append(embed_documents(batch))
+            bar.update(len(batch))
+    return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
+
+
+def ingest(
+    lore_dir: Path,
+    store: LoreStore,
+    chapters: list[Path] | None = None,
+    progress: bool = True,
+) -> IngestReport:
+    """Index lore_dir (plus `chapters` as story-so-far memory when given; chapters indexed
+    before and not given now are removed)."""
+    entries, errors = parse_lore_dir(Path(lore_dir))
+    if chapters:
+        chapter_list, chapter_errors = chapter_entries(chapters)
+        errors.extend(chapter_errors)
+        entries.extend(chapter_list)
+    report = IngestReport(errors=errors)
+    hashes = {entry.id: entry.content_hash() for entry in entries}
+
+    with _ingest_lock(store):
+        state = store.state()
+        old_hashes: dict[str, str] = {}
+        old_by_key: dict[str, str] = {}
+        if state.active:
+            for chunk in store.read_chunks(state.active):
+                old_hashes[chunk.metadata["entry_id"]] = chunk.metadata["entry_hash"]
+                old_by_key[chunk.metadata["embedding_key"]] = chunk.id
+        for entry_id, digest in hashes.items():
+            if entry_id not in old_hashes:
+                report.added += 1
+            elif old_hashes[entry_id] != digest:
+                report.updated += 1
+            else:
+                report.unchanged += 1
+        report.removed = len(set(old_hashes) - set(hashes))
+        report.generation = state.generation
+
+        changed = report.added or report.updated or report.removed
+        if not changed and (state.active or not entries):
+            store.drop_stale(keep=[state.active, state.previous])
+            report.chunks = sum(1 for _ in store.read_chunks(state.active)) if state.active else 0
+            return report
+
+        planned = plan_chunks(entries, store.config.chunk_words)
+        report.chunks = len(planned)
+        reusable = [c for c in planned if c.key in old_by_key]
+        old_vectors = (
+            store.read_embeddings(state.active, sorted({old_by_key[c.key] for c in reusable}))
+            if state.active
+            else {}
+        )
+        vectors: dict[str, np.ndarray] = {}
+        for chunk in reusable:
+            vector = old_vectors.get(old_by_key[chunk.key])
+            if vector is not None:
+                vectors[chunk.key] = vector
+        to_embed = {c.key: c for c in planned if c.key not in vectors}
+        texts = [embedding_text(c.entry, c.document) for c in to_embed.values()]
+        for key, vector in zip(to_embed, _embed(texts, progress), strict=True):
+            vectors[key] = vector
+        report.embedded = len(to_embed)
+        report.reused = len(planned) - sum(1 for c in planned if c.key in to_embed)
+
+        generation = state.generation + 1
+        collection = store.create_generation(generation)
+        show = progress and len(planned) >= PROGRESS_MIN_CHUNKS
+        with tqdm(total=len(planned), desc="writing index", unit="chunk", disable=not show) as bar:
+            for start in range(0, len(planned), WRITE_BATCH):
+                batch = planned[start : start + WRITE_BATCH]
+                store.add_chunks(
+                    collection,
+                    ids=[c.id for c in batch],
+                    embeddings=np.stack([vectors[c.key] for c in batch]),
+                    documents=[c.document for c in batch],
+                    metadatas=[c.metadata(hashes[c.entry.id]) for c in batch],
+                )
+                bar.update(len(batch))
+        written = collection.count()
+        if written != len(planned):
+            raise StoreError(
+                f"the new index holds {written} of {len(planned)} chunks; the previous index "
+                "stays in service"
+            )
+        store.publish(collection.name, generation, state.active, entries=len(entries))
+        store.drop_stale(keep=[collection.name, state.active])
+        report.generation = generation
+        report.published = True
+        return report
+
+
+def entry_from_metadata(metadata: dict[str, Any]) -> LoreEntry:
+    """The entry stored with a generation's first chunk of it."""
+    return LoreEntry.model_validate(json.loads(metadata["entry"]))
