@@ -35,6 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results" / NAME
 STAND_IN = REPO_ROOT / "tests" / "fixtures" / "upstream.py"
 CONCURRENCY = (1, 8, 64)
+LITELLM_KEY = "sk-inkwell-bench-only"
 TARGETS = ("direct", "inkwell-lore-off", "inkwell-lore-on", "litellm")
 REPLY = "The lantern swung over the Belfry and Marrick counted the seconds of delay again."
 GOALS = {"lore_off_p50": 3.0, "lore_off_p99": 8.0, "lore_on_p50": 20.0, "lore_on_p99": 40.0}
@@ -109,7 +110,7 @@ def _name(rng: random.Random) -> str:
 
 
 def synthetic_lore(count: int, seed: int = 0) -> list[dict[str, Any]]:
-    """`count` one-chunk entries (about 60 words each) with names as keyword triggers."""
+    """`count` one-chunk entries (about 30 words each) with names as keyword triggers."""
     rng = random.Random(seed)
     entries, seen = [], set()
     while len(entries) < count:
@@ -117,7 +118,9 @@ def synthetic_lore(count: int, seed: int = 0) -> list[dict[str, Any]]:
         if name in seen:
             continue
         seen.add(name)
-        words = " ".join(rng.choice(WORDS) for _ in range(40))
+        # Short texts: embedding 10,000 chunks stays minutes on 2 cores; query cost does not
+        # depend on chunk length (one query embedding, one HNSW search).
+        words = " ".join(rng.choice(WORDS) for _ in range(12))
         text = (
             f"{name} keeps the {rng.choice(WORDS)} of the {rng.choice(WORDS)} station and "
             f"remembers the {rng.choice(WORDS)} of {rng.randint(2290, 2349)}. {words}."
@@ -414,7 +417,11 @@ def run(
                         litellm_root + "/health/liveliness",
                         "litellm proxy",
                         logs / "litellm.log",
-                        env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"},
+                        env={
+                            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                            "LITELLM_LOG": "ERROR",
+                            "LITELLM_MASTER_KEY": LITELLM_KEY,
+                        },
                     )
                 )
                 urls["litellm"] = litellm_root + "/v1/chat/completions"
@@ -427,6 +434,8 @@ def run(
                         headers = {"content-type": "application/json"}
                         if target == "inkwell-lore-off":
                             headers["x-inkwell-lore"] = "off"
+                        if target == "litellm":  # it refuses to start without a master key
+                            headers["authorization"] = f"Bearer {LITELLM_KEY}"
                         bodies = _bodies(names, count + 10, stream, seed=concurrency)
                         result = asyncio.run(_load(url, bodies, headers, concurrency, stream))
                         row = {

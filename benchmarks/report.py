@@ -28,12 +28,20 @@ REPORTS_DIR = BENCHMARKS_DIR / "reports"
 NOT_BENCHMARKS = {"__init__", "reporting", "report", "report_figures", "report_pages"}
 # What the report is expected to cover; a missing module is reported, not skipped silently.
 EXPECTED = {
-    "style_attribution": "Stylometry attribution",
+    "stylometry_attribution": "Stylometry attribution",
     "retrieval": "Retrieval quality",
     "proxy_overhead": "Proxy overhead",
     "train_throughput": "Training throughput",
     "gate": "The adapter gate",
     "continue_latency": "End-to-end latency through Continue",
+}
+
+# How the report runs a benchmark whose run() needs arguments (JSON-able keyword arguments).
+RUN_ARGS: dict[str, dict[str, Any]] = {
+    "stylometry_attribution": {
+        "corpus": str(BENCHMARKS_DIR.parent.parent / "shared" / "corpora" / "dev"),
+        "progress": False,
+    },
 }
 
 Status = Literal["ran", "reused", "stale", "failed", "missing"]
@@ -86,13 +94,16 @@ def is_fresh(path: Path, fresh_hours: float, now: datetime) -> bool:
 
 
 def run_benchmark(name: str, timeout_s: float, log_path: Path) -> None:
-    """`benchmarks.<name>.run()` in a child process; its output goes to `log_path`."""
+    """`benchmarks.<name>.run(**RUN_ARGS[name])` in a child process; output goes to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    code = f"import benchmarks.{name} as bench; bench.run()"
+    code = (
+        "import json, sys, importlib; "
+        f"importlib.import_module('benchmarks.{name}').run(**json.loads(sys.argv[1]))"
+    )
     with log_path.open("w", encoding="utf-8") as log:
         try:
             done = subprocess.run(
-                [sys.executable, "-c", code],
+                [sys.executable, "-c", code, json.dumps(RUN_ARGS.get(name, {}))],
                 cwd=BENCHMARKS_DIR.parent,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -151,6 +162,14 @@ def collect(
     return _load(BenchmarkResult(name, title, "ran"), path)
 
 
+def figures_of(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The measured figures of a result: its `figures` block, else everything but the machine."""
+    figures = data.get("figures")
+    if isinstance(figures, Mapping):
+        return figures
+    return {k: v for k, v in data.items() if k not in ("name", "machine")}
+
+
 def describe_machine(machine: Mapping[str, Any] | None) -> str:
     """One line: CPU, cores, RAM, GPU, Python and torch, from the result's machine block."""
     if not machine:
@@ -169,7 +188,7 @@ def describe_machine(machine: Mapping[str, Any] | None) -> str:
         if value is not None:
             text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
             parts.append(fmt.format(text))
-    if not any(k in machine for k in ("gpu", "gpus", "cuda_device")):
+    if not any(machine.get(k) for k in ("gpu", "gpus", "cuda_device")):
         parts.append("no GPU")
     return ", ".join(parts) if parts else ", ".join(f"{k}: {v}" for k, v in machine.items())
 
@@ -197,7 +216,8 @@ def headline_numbers(figures: Any, limit: int = 24) -> list[tuple[str, str]]:
 
 
 def draw_figures(result: BenchmarkResult, out_dir: Path) -> None:
-    """Standard figures from the data plus the benchmark's own PNGs, stamped with the machine."""
+    """The benchmark's own PNGs, or (when it drew none) the standard figures from its data;
+    either way stamped with the machine it ran on."""
     from benchmarks.report_figures import save_with_footer, stamp_copy, standard_figures
 
     if result.data is None:
@@ -206,20 +226,24 @@ def draw_figures(result: BenchmarkResult, out_dir: Path) -> None:
     when = result.saved_at.strftime("%Y-%m-%d %H:%M UTC") if result.saved_at else "unknown time"
     footer = f"{result.title} | ran on {machine} | {when}"
     caption = f"Ran on {machine}, {when}."
-    figures = result.data.get("figures", result.data)
-    for key, fig in standard_figures(figures if isinstance(figures, Mapping) else {}):
-        file = f"{result.name}-{key}.png"
-        save_with_footer(fig, out_dir / file, footer)
+    own = sorted(result.result_dir.glob("*.png")) if result.result_dir else []
+    for png in own:
+        file = f"{result.name}-{png.stem}.png"
+        try:
+            stamp_copy(png, out_dir / file, footer)
+        except OSError as exc:
+            result.error = f"{png}: not a readable image ({exc})"
+            continue
         result.figures.append((file, caption))
+    if not own:
+        try:
+            for key, fig in standard_figures(figures_of(result.data)):
+                file = f"{result.name}-{key}.png"
+                save_with_footer(fig, out_dir / file, footer)
+                result.figures.append((file, caption))
+        except (KeyError, TypeError, ValueError) as exc:  # malformed data: say so, keep going
+            result.error = f"could not draw its figures from {result.name}.json: {exc!r}"
     if result.result_dir is not None:
-        for png in sorted(result.result_dir.glob("*.png")):
-            file = f"{result.name}-{png.stem}.png"
-            try:
-                stamp_copy(png, out_dir / file, footer)
-            except OSError as exc:
-                result.error = f"{png}: not a readable image ({exc})"
-                continue
-            result.figures.append((file, caption))
         shutil.copy2(result.result_dir / f"{result.name}.json", out_dir / f"{result.name}.json")
 
 
@@ -243,7 +267,8 @@ def build_report(
     timeout_s: float = 1800.0,
     benchmarks: Mapping[str, str] | None = None,
 ) -> Path:
-    """Collect every benchmark and write `reports_dir/<date>/` (index.html, README.md, PNGs)."""
+    """Collect every benchmark and write `reports_dir/<date>/` (index.html, README.md, PNGs).
+    With `only`, just those are run; the others are shown from their saved results."""
     from tqdm import tqdm
 
     from benchmarks.report_pages import render_html, render_markdown
@@ -260,8 +285,6 @@ def build_report(
         )
     results = []
     for name, title in tqdm(catalogue.items(), desc="benchmarks", unit="bench"):
-        if wanted and name not in wanted:
-            continue
         if name not in found:
             results.append(
                 BenchmarkResult(
@@ -275,7 +298,7 @@ def build_report(
                 title,
                 results_dir=results_dir,
                 fresh_hours=fresh_hours,
-                allow_run=allow_run,
+                allow_run=allow_run and (not wanted or name in wanted),
                 timeout_s=timeout_s,
                 now=now,
             )
@@ -283,6 +306,7 @@ def build_report(
     reports_dir.mkdir(parents=True, exist_ok=True)
     out_dir = reports_dir / now.strftime("%Y-%m-%d")
     build_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=reports_dir))
+    build_dir.chmod(0o755)
     try:
         for result in results:
             draw_figures(result, build_dir)

@@ -7,7 +7,7 @@ import html
 from collections.abc import Sequence
 from datetime import datetime
 
-from benchmarks.report import BenchmarkResult, describe_machine, headline_numbers
+from benchmarks.report import BenchmarkResult, describe_machine, figures_of, headline_numbers
 
 STATUS_TEXT = {
     "ran": "ran now",
@@ -71,7 +71,7 @@ def render_html(results: Sequence[BenchmarkResult], now: datetime) -> str:
             out.append(f"<pre>{esc(r.error)}</pre>")
         if r.data:
             out.append(f"<p>Ran on {esc(_machine(r))}, {esc(_when(r))}.</p>")
-            rows = headline_numbers(r.data.get("figures", {}))
+            rows = headline_numbers(figures_of(r.data))
             if rows:
                 out.append("<table><tr><th>figure</th><th>value</th></tr>")
                 out += [f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in rows]
@@ -111,7 +111,7 @@ def render_markdown(results: Sequence[BenchmarkResult], now: datetime) -> str:
             out += ["", "```text", r.error, "```"]
         if r.data:
             out += ["", f"Ran on {_machine(r)}, {_when(r)}."]
-            rows = headline_numbers(r.data.get("figures", {}))
+            rows = headline_numbers(figures_of(r.data))
             if rows:
                 out += ["", "| figure | value |", "|---|---|"]
                 out += [f"| {_md_cell(k)} | {_md_cell(v)} |" for k, v in rows]

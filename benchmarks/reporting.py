@@ -47,7 +47,10 @@ def _gpu() -> str | None:
     try:
         out = subprocess.run(
             ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -90,8 +93,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "plot"
 
 
-def write_report(out_dir: Path | None, name: str, figures: dict, markdown: str,
-                 plots: dict[str, Any]) -> Path:
+def write_report(
+    out_dir: Path | None, name: str, figures: dict, markdown: str, plots: dict[str, Any]
+) -> Path:
     """Write `<name>.json` (figures + machine), `<name>.md` (markdown + plots + machine) and
     one PNG per plot into out_dir (default benchmarks/results/<name>/); return out_dir."""
     import matplotlib.pyplot as plt
@@ -106,8 +110,9 @@ def write_report(out_dir: Path | None, name: str, figures: dict, markdown: str,
         plt.close(fig)
         links.append(f"![{title}]({png})")
     payload = {"name": name, **figures, "machine": machine}
-    _atomic_write(out / f"{name}.json",
-                  (json.dumps(payload, indent=2, default=str) + "\n").encode())
+    _atomic_write(
+        out / f"{name}.json", (json.dumps(payload, indent=2, default=str) + "\n").encode()
+    )
     machine_md = "\n".join(f"- {k}: {v}" for k, v in machine.items())
     body = markdown.rstrip() + "\n\n" + "\n\n".join(links) + f"\n\n## Machine\n\n{machine_md}\n"
     _atomic_write(out / f"{name}.md", body.encode())

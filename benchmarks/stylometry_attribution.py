@@ -74,7 +74,7 @@ def faststylometry_delta(train: dict[str, list[str]], samples: list[str]) -> np.
     train_corpus.tokenise(tokenise_remove_pronouns_en)
     test_corpus.tokenise(tokenise_remove_pronouns_en)
     df = calculate_burrows_delta(train_corpus, test_corpus)
-    return df.loc[list(train), keys].to_numpy().T
+    return df.loc[list(train), [f"{k} - {k}" for k in keys]].to_numpy().T
 
 
 def _method_figures(values: np.ndarray, truth: np.ndarray) -> dict[str, float]:

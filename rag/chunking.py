@@ -28,7 +28,8 @@ def chunk_text(text: str, max_words: int) -> list[str]:
         paragraph = " ".join(paragraph.split())
         if not paragraph:
             continue
-        parts = [paragraph] if len(paragraph.split()) <= max_words else _pieces(paragraph, max_words)
+        short = len(paragraph.split()) <= max_words
+        parts = [paragraph] if short else _pieces(paragraph, max_words)
         for index, part in enumerate(parts):
             size = len(part.split())
             if current and count + size > max_words:

@@ -168,7 +168,7 @@ def ingest(
         changed = report.added or report.updated or report.removed
         if not changed and (state.active or not entries):
             store.drop_stale(keep=[state.active, state.previous])
-            report.chunks = sum(1 for _ in store.read_chunks(state.active)) if state.active else 0
+            report.chunks = store.count(state.active) if state.active else 0
             return report
 
         planned = plan_chunks(entries, store.config.chunk_words)

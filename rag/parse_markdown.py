@@ -8,6 +8,7 @@ file with no headings is one entry named by its front matter (or its file name).
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import PurePath
 from typing import Any
@@ -27,9 +28,7 @@ _FIELD_LINE = re.compile(
 _RULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$")
 
 
-def _front_matter(
-    lines: list[str], source: str
-) -> tuple[dict[str, Any], int] | LoreFileError:
+def _front_matter(lines: list[str], source: str) -> tuple[dict[str, Any], int] | LoreFileError:
     """(front matter mapping, index of the first body line)."""
     if not lines or lines[0].strip() != "---":
         return {}, 0
@@ -66,7 +65,7 @@ def _headings(lines: list[str], start: int) -> list[tuple[int, int, str]]:
 def _entry_level(headings: list[tuple[int, int, str]], lines: list[str]) -> int:
     """The shallowest level whose headings are not all containers of deeper headings."""
     levels = sorted({level for _, level, _ in headings})
-    next_heading = {idx: nxt for (idx, _, _), nxt in zip(headings, headings[1:], strict=False)}
+    next_heading = {idx: nxt for (idx, _, _), nxt in itertools.pairwise(headings)}
     for level in levels[:-1]:
         containers = True
         for idx, lvl, _ in headings:
@@ -162,7 +161,8 @@ def parse_markdown(
     for line, raw, rest in sections:
         body = _text(rest)
         try:
-            entries.append(build_entry({**raw, "text": body} if body else raw, shared, source, line))
+            fields = {**raw, "text": body} if body else raw
+            entries.append(build_entry(fields, shared, source, line))
         except ValueError as exc:
             errors.append(LoreFileError(source, line, str(exc)))
     return entries, errors

@@ -44,6 +44,7 @@ class StoredChunk:
     id: str
     document: str
     metadata: dict[str, Any]
+    embedding: np.ndarray | None = None
 
 
 class LoreStore:
@@ -143,18 +144,19 @@ class LoreStore:
         )
 
     # --- reading ---------------------------------------------------------------------------
-    def read_chunks(self, name: str) -> Iterator[StoredChunk]:
-        """Every chunk of a generation (documents and metadata, no vectors)."""
+    def read_chunks(self, name: str, with_embeddings: bool = False) -> Iterator[StoredChunk]:
+        """Every chunk of a generation: documents and metadata, and vectors if asked."""
         collection = self._collection(name)
+        include = ["documents", "metadatas"] + (["embeddings"] if with_embeddings else [])
         offset = 0
         while True:
-            page = collection.get(
-                include=["documents", "metadatas"], limit=READ_BATCH, offset=offset
-            )
-            for chunk_id, doc, meta in zip(
-                page["ids"], page["documents"], page["metadatas"], strict=True
+            page = collection.get(include=include, limit=READ_BATCH, offset=offset)
+            vectors = page["embeddings"] if with_embeddings else [None] * len(page["ids"])
+            for chunk_id, doc, meta, vector in zip(
+                page["ids"], page["documents"], page["metadatas"], vectors, strict=True
             ):
-                yield StoredChunk(chunk_id, doc or "", dict(meta or {}))
+                embedding = None if vector is None else np.asarray(vector, dtype=np.float32)
+                yield StoredChunk(chunk_id, doc or "", dict(meta or {}), embedding)
             if len(page["ids"]) < READ_BATCH:
                 return
             offset += READ_BATCH

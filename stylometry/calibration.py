@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -49,16 +49,21 @@ class TextUnits:
     hash: str
     units: list[Counts]
     total: Counts
+    _chunks: dict[int, list[Counts]] = field(default_factory=dict, repr=False)
+
+    def chunks(self, words: int) -> list[Counts]:
+        """Consecutive units summed into chunks of about `words` words (cached)."""
+        k = max(1, round(words / UNIT_WORDS))
+        if k not in self._chunks:
+            self._chunks[k] = self.units if k == 1 else [
+                Counts.total(self.units[i : i + k]) for i in range(0, len(self.units) - k + 1, k)
+            ]
+        return self._chunks[k]
 
 
 def text_units(text: str, mode: str) -> TextUnits:
     units = [extract(piece, mode) for piece in chunk_paragraphs(text, UNIT_WORDS)]
     return TextUnits(text_hash(text), units, extract(text, mode))
-
-
-def _chunks(units: list[Counts], words: int) -> list[Counts]:
-    k = max(1, round(words / UNIT_WORDS))
-    return [Counts.total(units[i : i + k]) for i in range(0, len(units) - k + 1, k)]
 
 
 def _spread(groups: list[list], cap: int) -> list:
@@ -195,17 +200,17 @@ def calibrate_units(profile: AuthorProfile, author: list[TextUnits],
     total = profile.counts()
     sources = set(profile.source_hashes)
     loo_by_text = len(sources) > 1
-    imp_units = [t.units for t in impostors if t.units]
-    if not imp_units:
+    impostors = [t for t in impostors if t.units]
+    if not impostors:
         raise StyleInputError("impostor texts are too short to calibrate (under 125 words each)")
 
     pop_level = POPULATION_LEVEL
-    pop_author = [c for t in author for c in _chunks(t.units, pop_level)]
-    pop_imp = _spread([_chunks(u, pop_level) for u in imp_units], MAX_CHUNKS)
+    pop_author = [c for t in author for c in t.chunks(pop_level)]
+    pop_imp = _spread([t.chunks(pop_level) for t in impostors], MAX_CHUNKS)
     if len(pop_author) + len(pop_imp) < 3 * MIN_CHUNKS or len(pop_imp) < MIN_CHUNKS:
         pop_level = UNIT_WORDS
         pop_author = [u for t in author for u in t.units]
-        pop_imp = _spread(imp_units, MAX_CHUNKS)
+        pop_imp = _spread([t.units for t in impostors], MAX_CHUNKS)
     ref = build_reference(total, pop_author + pop_imp, pop_imp, profile.mode)
     full_view = prepare(total, ref)
     views: dict[str, Prepared] = {}
@@ -223,11 +228,11 @@ def calibrate_units(profile: AuthorProfile, author: list[TextUnits],
 
     levels = []
     for words in LEVELS:
-        loo = [[(t, c) for c in _chunks(t.units, words)] for t in author if t.hash in sources]
-        held = [[(t, c) for c in _chunks(t.units, words)] for t in author if t.hash not in sources]
+        loo = [[(t, c) for c in t.chunks(words)] for t in author if t.hash in sources]
+        held = [[(t, c) for c in t.chunks(words)] for t in author if t.hash not in sources]
         fit_pos_items = _spread(loo, MAX_CHUNKS) or _spread(held, MAX_CHUNKS)
         held_items = _spread(held, MAX_CHUNKS)
-        imp_chunks = [_chunks(u, words) for u in imp_units]
+        imp_chunks = [t.chunks(words) for t in impostors]
         fit_neg_c = _spread(imp_chunks[0::2], MAX_CHUNKS)
         eval_neg_c = _spread(imp_chunks[1::2], MAX_CHUNKS) or fit_neg_c
         if len(fit_pos_items) < MIN_CHUNKS or len(fit_neg_c) < MIN_CHUNKS:

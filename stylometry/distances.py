@@ -41,7 +41,7 @@ class Prepared:
 def prepare(c: Counts, ref: Reference) -> Prepared:
     z_words = zscores(relative_frequencies(c.words, ref.mfw, c.n_words),
                       np.array(ref.mfw_mean), np.array(ref.mfw_std))
-    z_chars = zscores(char_frequencies(c.words, tuple(ref.chars)),
+    z_chars = zscores(char_frequencies(c, ref.chars),
                       np.array(ref.char_mean), np.array(ref.char_std))
     p = punctuation_rates(c)
     z_punct = zscores(np.array([p[k] for k in ref.punctuation_mean]),

@@ -7,10 +7,10 @@ distributions are derived from the counts where they are compared."""
 
 from __future__ import annotations
 
-import functools
 import re
+import weakref
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
@@ -38,7 +38,7 @@ PUNCTUATION = {
 _QUOTE = re.compile(r"[\"“”]")
 
 
-@dataclass
+@dataclass(eq=False)  # identity hash: computed views of a Counts are cached per object
 class Counts:
     """Additive features of a text (see the module docstring)."""
 
@@ -190,25 +190,23 @@ def char_ngrams(words: Counter) -> Counter:
     return out
 
 
-@functools.lru_cache(maxsize=64)
-def _gram_positions(chars: tuple[str, ...]) -> tuple[dict[str, int], dict[str, list[int]]]:
-    return {g: i for i, g in enumerate(chars)}, {}
+_CHAR_CACHE: weakref.WeakKeyDictionary[Counts, tuple[Counter, int]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def char_frequencies(words: Counter, chars: tuple[str, ...]) -> np.ndarray:
-    """Relative frequencies of the listed character 3-grams (same as counting
-    `char_ngrams(words)`, without building the full n-gram table)."""
-    index, by_word = _gram_positions(chars)
-    acc = [0] * len(chars)
-    total = 0
-    for word, k in words.items():
-        hits = by_word.get(word)
-        if hits is None:
-            hits = by_word[word] = [index[g] for g in word_grams(word) if g in index]
-        total += k * len(word)  # a padded word of n letters has n 3-grams
-        for i in hits:
-            acc[i] += k
-    return np.array(acc, dtype=float) / max(total, 1)
+def char_frequencies(c: Counts, chars: Sequence[str]) -> np.ndarray:
+    """Relative frequencies of the listed character 3-grams among all of the text's 3-grams.
+    The text's n-gram table is built once per Counts object (a chunk is compared with many
+    profiles)."""
+    cached = _CHAR_CACHE.get(c)
+    if cached is None:
+        table = char_ngrams(c.words)
+        cached = _CHAR_CACHE[c] = (table, sum(table.values()))
+    table, total = cached
+    return np.fromiter((table.get(g, 0) for g in chars), dtype=float, count=len(chars)) / max(
+        total, 1
+    )
 
 
 def punctuation_rates(c: Counts) -> dict[str, float]:

@@ -76,7 +76,7 @@ def build_reference(
     chars = _shared_top(char_ngrams(author_total.words), imp_chars, N_CHARS)
     word_rows = [np.array([u.words.get(w, 0) for w in mfw], float) / max(u.n_words, 1)
                  for u in population]
-    char_rows = [char_frequencies(u.words, tuple(chars)) for u in population]
+    char_rows = [char_frequencies(u, chars) for u in population]
     punct = [punctuation_rates(u) for u in population]
     scal = [derived_scalars(u, mode) for u in population]
     mfw_mean, mfw_std = _stats(word_rows)

@@ -27,6 +27,7 @@ import httpx
 import pytest
 import yaml
 
+from rag import ingest, open_store
 from serving.continue_config.cn import ensure_cn, run_cn
 from serving.proxy.trace import find_trace
 from serving.workspace import Workspace, init_workspace
@@ -186,7 +187,8 @@ def stack(vllm_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     ):
         # Continue is configured for the proxy's address, where relay A listens.
         ws = set_server_port(ws, editor_side.port)
-        run_inkwell("lore", "index", "-w", str(ws.root), env=env)
+        report = ingest(ws.lore_dir, open_store(ws.chroma_dir, ws.config.store), progress=False)
+        assert not report.errors
         config = tmp / "continue" / "config.yaml"
         run_inkwell("continue", "config", "-w", str(ws.root), "--path", str(config), env=env)
         engine_url = f"http://127.0.0.1:{engine_side.port}/v1"

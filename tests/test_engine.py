@@ -33,7 +33,7 @@ def client(vllm_engine: str):
 
 
 def greedy(client: EngineClient, model: str) -> str:
-    reply = client.chat({"model": model, "messages": PROMPT, "max_tokens": 24, "temperature": 0})
+    reply = client.chat({"model": model, "messages": PROMPT, "max_tokens": 12, "temperature": 0})
     return reply["choices"][0]["message"]["content"]
 
 
@@ -81,7 +81,7 @@ def test_promotion_and_rollback_switch_what_inkwell_live_answers(
         def live_answer() -> str:
             response = proxy.post(
                 "/v1/chat/completions",
-                json={"model": "inkwell-live", "messages": PROMPT, "max_tokens": 24,
+                json={"model": "inkwell-live", "messages": PROMPT, "max_tokens": 12,
                       "temperature": 0},
             )  # fmt: skip
             assert response.status_code == 200, response.text

@@ -161,18 +161,21 @@ def test_tool_calls_pass_through_streamed_and_not(client, scripted_upstream):
     assert last_body(scripted_upstream)["tools"] == TOOLS
 
 
-def test_completions_get_a_short_lore_prefix(client, scripted_upstream):
+def test_completions_get_a_short_lore_prefix(client, book, scripted_upstream):
     prompt = "Benna wiped her ceramic hand on her overalls and said"
     for stream in (False, True):
-        result = client.completions.create(
+        with client.completions.with_streaming_response.create(
             model="inkwell", prompt=prompt, max_tokens=16, stream=stream, suffix=" she said."
-        )
-        text = "".join(c.choices[0].text for c in result) if stream else result.choices[0].text
+        ) as response:
+            result = response.parse()
+            text = "".join(c.choices[0].text for c in result) if stream else result.choices[0].text
         assert text == "Once upon a time."
         sent = last_body(scripted_upstream, "/v1/completions")
-        assert sent["prompt"].endswith(prompt) and sent["prompt"] != prompt
-        assert "<inkwell-lore>" in sent["prompt"] and "Ossory" in sent["prompt"]
+        assert sent["prompt"].startswith("<inkwell-lore>") and sent["prompt"].endswith(prompt)
         assert sent["suffix"] == " she said." and sent["max_tokens"] == 16
+        trace = trace_of(book, response.headers["x-inkwell-request-id"])
+        assert trace["lore"] and all(hit["name"] in sent["prompt"] for hit in trace["lore"])
+        assert response.headers["x-inkwell-lore"] == ",".join(hit["id"] for hit in trace["lore"])
 
 
 def test_lore_can_be_switched_off_per_request(client, proxy, scripted_upstream):

@@ -19,7 +19,10 @@ def report(
         bool, typer.Option("--run/--no-run", help="Run benchmarks without a fresh result.")
     ] = True,
     only: Annotated[
-        list[str] | None, typer.Option("--only", help="Just this benchmark (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--only", help="Run just this benchmark (repeatable); show the rest as saved."
+        ),
     ] = None,
     timeout_min: Annotated[
         float, typer.Option(help="Time limit for each benchmark run, in minutes.")

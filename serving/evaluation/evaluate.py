@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -199,10 +200,10 @@ def evaluate_run(
 
     score_jobs = [*jobs, *(("reference", i, 0) for i in range(len(prompts)))]
     reports = [
-        stylometry.score(
+        score_text(
             prompts[i].reference if role == "reference" else texts_by_job[(role, i, seed)],
             profile,
-            judge=judge,
+            judge,
         )
         for role, i, seed in _progress(score_jobs, "scoring", progress)
     ]
@@ -299,23 +300,42 @@ def yardstick_profile(ws: Workspace, texts: list[str], progress: bool = True):
 
 
 def impostor_texts(ws: Workspace) -> list[str]:
-    """Other writers' text from style.reference_corpus (DIR/<author>/*.txt or DIR/*.txt; a
-    relative DIR is relative to the workspace), each cut to IMPOSTOR_WORDS words."""
+    """Other writers' books from style.reference_corpus (DIR/<author>/*.txt; a relative DIR is
+    relative to the workspace), each cut to its first IMPOSTOR_WORDS words."""
     import stylometry
 
     configured = ws.config.style.reference_corpus
     if not configured:
         raise EvaluationInputError(
             f"{ws.root / 'inkwell.yaml'}: style.reference_corpus is not set; the style score "
-            "is calibrated against other writers, so point it at a folder of their text "
+            "is calibrated against other writers, so point it at a folder of their books "
             "(DIR/<author>/*.txt)"
         )
     folder = Path(configured).expanduser()
-    folder = folder if folder.is_absolute() else ws.root / folder
-    files = sorted(folder.glob("*.txt")) + sorted(folder.glob("*/*.txt"))
-    if not files:
-        raise EvaluationInputError(f"style.reference_corpus {folder}: no .txt files found")
-    return [" ".join(stylometry.read_text(f).split(" ")[:IMPOSTOR_WORDS]) for f in files]
+    corpus = stylometry.load_corpus(folder if folder.is_absolute() else ws.root / folder)
+    return [
+        " ".join(text.split(" ")[:IMPOSTOR_WORDS])
+        for books in corpus.values()
+        for text in books.values()
+    ]
+
+
+@dataclass(frozen=True)
+class Score:
+    overall: float
+    parts: dict[str, float]
+
+
+def score_text(text: str, profile, judge) -> Score:
+    """The style score of one continuation; a model that writes nothing measurable (empty,
+    no words) scores 0 instead of stopping the evaluation."""
+    import stylometry
+
+    try:
+        report = stylometry.score(text, profile, judge=judge)
+    except stylometry.StyleInputError:
+        return Score(overall=0.0, parts={})
+    return Score(overall=report.overall, parts=report.parts)
 
 
 def manifest_system_prompt(manifest: dict, run_dir: Path) -> str:

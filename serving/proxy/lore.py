@@ -63,6 +63,15 @@ class Lore:
         )
         return await anyio.to_thread.run_sync(call)
 
+    async def search(self, text: str, chapter: int | None) -> list[Any]:
+        """Entries for a free-text question (Continue's @lore): no budget, no constants."""
+        if self.retriever is None:
+            return []
+        call = functools.partial(
+            self.retriever.search, text, chapter or self.current_chapter, self.config.top_k
+        )
+        return await anyio.to_thread.run_sync(call)
+
     def inject_chat(self, messages: list[dict], hits: list[Any]) -> list[dict]:
         from rag import inject_chat
 
@@ -78,6 +87,7 @@ class Lore:
         return text[-QUERY_TAIL_CHARS:]
 
     def status(self) -> dict[str, Any]:
+        """For /health (call it off the event loop: it may re-read the store's pointer)."""
         if self.retriever is None:
             return {"ok": False, "entries": None, "error": self.error or "not loaded"}
-        return {"ok": True, "entries": len(self.retriever.entries), "error": None}
+        return {"ok": True, "entries": len(self.retriever.snapshot.entries), "error": None}

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import orjson
 from starlette.responses import Response
 
@@ -148,12 +149,16 @@ class InkwellServing:
     ) -> list[Any]:
         started = time.perf_counter()
         hits = await self.lore.retrieve(messages, chapter, budget)
+        self._record_lore(record, hits, started)
+        return hits
+
+    @staticmethod
+    def _record_lore(record: TraceRecord, hits: list[Any], started: float) -> None:
         record.retrieval_ms = round((time.perf_counter() - started) * 1000, 3)
         record.lore = [
             {"id": h.entry_id, "name": h.name, "why": h.why, "score": round(float(h.score), 4)}
             for h in hits
         ]
-        return hits
 
     async def _forward(
         self, path: str, data: dict[str, Any], stream: bool, hits: list[Any], record: TraceRecord
@@ -196,11 +201,12 @@ class InkwellServing:
     # Continue's @lore context provider.
     async def context(self, body: bytes, record: TraceRecord) -> list[ContextItem]:
         _, request = parse_body(body, ContextRequest)
-        text = "\n".join(part for part in (request.query, request.fullInput) if part.strip())
+        text = request.query.strip() or request.fullInput.strip()
         if not text:
             return []
-        messages = [{"role": "user", "content": self.lore.query_tail(text)}]
-        hits = await self._retrieve(messages, None, self.lore.config.token_budget, record)
+        started = time.perf_counter()
+        hits = await self.lore.search(self.lore.query_tail(text), None)
+        self._record_lore(record, hits, started)
         return [
             ContextItem(name=h.name, description=f"{h.category}: {h.why}", content=h.text)
             for h in hits
@@ -215,7 +221,7 @@ class InkwellServing:
             latency_ms=round(latency, 2) if latency is not None else None,
             error=error,
         )
-        store = StoreHealth(**self.lore.status())
+        store = StoreHealth(**await anyio.to_thread.run_sync(self.lore.status))
         problems = [f"engine: {error}"] if error else []
         if not store.ok:
             problems.append(f"lore store: {store.error}")

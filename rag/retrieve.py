@@ -1,0 +1,326 @@
+"""Lore for a conversation: constant entries, keyword triggers over the last messages and a
+vector search over the latest user message, merged per entry, filtered (spoiler guard,
+secondary keys), ordered by priority then score, and cut to a token budget.
+
+The entry table and the trigger regex are built once per published index generation and
+kept in memory; a request costs one regex scan, one query embedding and one Chroma query.
+A new generation published by an ingest (in any process) is picked up within
+`store.refresh_s` seconds."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from rag.config import RetrievalConfig
+from rag.embeddings import embed_query
+from rag.entry import LoreEntry
+from rag.ingest import entry_from_metadata
+from rag.store import IndexState, LoreStore
+from rag.tokens import estimate_tokens
+from rag.triggers import KeywordTriggers, normalize_key
+
+Mode = Literal["hybrid", "keyword", "vector"]
+_LORE_BLOCK = re.compile(r"<inkwell-lore>.*?</inkwell-lore>", re.DOTALL)
+_SKIPPED_ROLES = {"system", "developer"}
+# A keyword hit names the entry outright, so it outranks a vector hit of similar similarity.
+KEYWORD_BONUS = 0.25
+
+
+@dataclass(frozen=True)
+class LoreHit:
+    entry_id: str
+    name: str
+    category: str
+    text: str
+    score: float
+    why: str  # e.g. "key 'Dray'", "vector 0.62", "constant", "key 'Dray'; vector 0.71"
+    # relevance: cosine similarity of the best chunk to the query, + KEYWORD_BONUS for a
+    # keyword or constant hit
+    tokens: int
+    priority: int = 0
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class IndexedEntry:
+    entry: LoreEntry
+    chunks: tuple[str, ...]
+    tokens: int
+    chunk_tokens: tuple[int, ...]
+    vectors: np.ndarray  # one unit vector per chunk
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One published generation, ready to serve."""
+
+    state: IndexState
+    entries: dict[str, IndexedEntry]
+    chunk_entry: dict[str, tuple[str, int]]  # chunk id -> (entry id, chunk index)
+    triggers: KeywordTriggers
+    constants: tuple[str, ...]
+
+
+@dataclass
+class _Candidate:
+    why: list[str] = field(default_factory=list)
+    strong: bool = False  # constant or keyword: outranks any vector score
+    similarity: float | None = None
+    best_chunk: int = 0
+
+    @property
+    def relevance(self) -> float:
+        return (self.similarity or 0.0) + (KEYWORD_BONUS if self.strong else 0.0)
+
+
+def load_snapshot(store: LoreStore, state: IndexState) -> Snapshot:
+    if not state.active:
+        return Snapshot(state, {}, {}, KeywordTriggers([]), ())
+    entries: dict[str, LoreEntry] = {}
+    pieces: dict[str, dict[int, tuple[str, np.ndarray]]] = {}
+    chunk_entry: dict[str, tuple[str, int]] = {}
+    for chunk in store.read_chunks(state.active, with_embeddings=True):
+        entry_id, index = chunk.metadata["entry_id"], int(chunk.metadata["chunk"])
+        chunk_entry[chunk.id] = (entry_id, index)
+        pieces.setdefault(entry_id, {})[index] = (chunk.document, chunk.embedding)
+        if index == 0:
+            entries[entry_id] = entry_from_metadata(chunk.metadata)
+    indexed = {}
+    for entry_id, entry in entries.items():
+        ordered = [pieces[entry_id][i] for i in sorted(pieces[entry_id])]
+        chunks = tuple(text for text, _ in ordered)
+        indexed[entry_id] = IndexedEntry(
+            entry=entry,
+            chunks=chunks,
+            tokens=estimate_tokens(entry.text),
+            chunk_tokens=tuple(estimate_tokens(c) for c in chunks),
+            vectors=np.stack([vector for _, vector in ordered]),
+        )
+    lore = [e for e in entries.values() if e.kind == "lore"]
+    constants = tuple(e.id for e in lore if e.constant)
+    return Snapshot(state, indexed, chunk_entry, KeywordTriggers(lore), constants)
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """The text of an OpenAI chat message (string content or text parts), minus any lore
+    block a previous turn injected."""
+    content = message.get("content")
+    if isinstance(content, list):
+        content = "\n".join(
+            part["text"]
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    if not isinstance(content, str):
+        return ""
+    return _LORE_BLOCK.sub("", content) if "<inkwell-lore>" in content else content
+
+
+def conversation_text(
+    messages: Sequence[dict[str, Any]], scan_messages: int, query_chars: int
+) -> tuple[str, str]:
+    """(text scanned for keys: the last N non-system messages, vector query: the tail of
+    the latest user message)."""
+    turns = [m for m in messages if isinstance(m, dict) and m.get("role") not in _SKIPPED_ROLES]
+    recent = turns[-scan_messages:]
+    scan = "\n".join(message_text(m) for m in recent)
+    users = [m for m in recent if m.get("role") == "user"] or recent
+    query = message_text(users[-1]) if users else ""
+    if len(query) > query_chars:
+        query = query[-query_chars:]
+        query = query.split(" ", 1)[-1] if " " in query else query
+    return scan, query.strip()
+
+
+class Retriever:
+    """Thread-safe; one per process is enough (the proxy keeps one for its lifetime)."""
+
+    def __init__(self, store: LoreStore, config: RetrievalConfig):
+        self.store = store
+        self.config = config
+        self._lock = threading.Lock()
+        self._checked_at = time.monotonic()
+        self._snapshot = load_snapshot(store, store.state())
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The current generation; re-checks the pointer at most every store.refresh_s.
+        Only one thread reloads; the others keep serving the previous snapshot meanwhile."""
+        now = time.monotonic()
+        if now - self._checked_at < self.store.config.refresh_s:
+            return self._snapshot
+        if self._lock.acquire(blocking=False):
+            try:
+                self._checked_at = now
+                state = self.store.state()
+                if state.active != self._snapshot.state.active:
+                    self._snapshot = load_snapshot(self.store, state)
+            finally:
+                self._lock.release()
+        return self._snapshot
+
+    def retrieve(
+        self,
+        messages: Sequence[dict[str, Any]],
+        current_chapter: int | None = None,
+        budget_tokens: int | None = None,
+    ) -> list[LoreHit]:
+        """Lore to inject for this conversation, best first, within the token budget."""
+        snapshot = self.snapshot
+        if not snapshot.entries:
+            return []
+        scan, query = conversation_text(
+            messages, self.config.scan_messages, self.config.query_chars
+        )
+        budget = self.config.token_budget if budget_tokens is None else budget_tokens
+        ranked = self._rank(
+            snapshot, scan, query, current_chapter, "hybrid", True, self.config.top_k
+        )
+        # Injection order: constant entries, then priority, then relevance.
+        ranked.sort(
+            key=lambda item: (
+                not snapshot.entries[item[0]].entry.constant,
+                -snapshot.entries[item[0]].entry.priority,
+                -item[1].relevance,
+            )
+        )
+        return _fit_budget(snapshot, ranked, budget)
+
+    def search(
+        self,
+        query: str,
+        current_chapter: int | None = None,
+        limit: int = 10,
+        mode: Mode = "hybrid",
+    ) -> list[LoreHit]:
+        """Entries for a free-text question, most relevant first (priority breaks ties);
+        no budget and no constant entries."""
+        snapshot = self.snapshot
+        if not snapshot.entries:
+            return []
+        ranked = self._rank(snapshot, query, query, current_chapter, mode, False, limit)
+        ranked.sort(
+            key=lambda item: (-item[1].relevance, -snapshot.entries[item[0]].entry.priority)
+        )
+        return [_hit(snapshot.entries[eid], cand, excerpt=False) for eid, cand in ranked][:limit]
+
+    def _rank(
+        self,
+        snapshot: Snapshot,
+        scan: str,
+        query: str,
+        current_chapter: int | None,
+        mode: Mode,
+        with_constants: bool,
+        top_k: int,
+    ) -> list[tuple[str, _Candidate]]:
+        found = snapshot.triggers.scan(scan)
+        candidates: dict[str, _Candidate] = {}
+        if with_constants:
+            for entry_id in snapshot.constants:
+                candidates[entry_id] = _Candidate(why=["constant"], strong=True)
+        if mode != "vector":
+            for entry_id, key in snapshot.triggers.fired(found).items():
+                needed = snapshot.entries[entry_id].entry.secondary_keys.and_
+                if needed and not any(normalize_key(k) in found for k in needed):
+                    continue
+                candidate = candidates.setdefault(entry_id, _Candidate())
+                candidate.why.append(f"key '{key}'")
+                candidate.strong = True
+        if mode != "keyword" and top_k > 0 and query:
+            vector = embed_query(query)
+            self._vector(snapshot, vector, top_k, candidates)
+            for entry_id, candidate in candidates.items():
+                if candidate.similarity is None:
+                    similarities = snapshot.entries[entry_id].vectors @ vector
+                    candidate.best_chunk = int(np.argmax(similarities))
+                    candidate.similarity = float(similarities[candidate.best_chunk])
+
+        kept = []
+        for entry_id, candidate in candidates.items():
+            entry = snapshot.entries[entry_id].entry
+            if (
+                current_chapter is not None
+                and entry.first_chapter is not None
+                and current_chapter < entry.first_chapter
+            ):
+                continue
+            if not entry.constant and any(
+                normalize_key(k) in found for k in entry.secondary_keys.not_
+            ):
+                continue
+            kept.append((entry_id, candidate))
+        return kept
+
+    def _vector(
+        self,
+        snapshot: Snapshot,
+        vector: np.ndarray,
+        top_k: int,
+        candidates: dict[str, _Candidate],
+    ) -> None:
+        """Add the top_k entries whose best chunk is at least min_similarity to the query."""
+        n = min(len(snapshot.chunk_entry), max(top_k * 4, top_k + 10))
+        if n == 0:
+            return
+        results = self.store.query(snapshot.state.active, vector, n)
+        seen: set[str] = set()
+        for chunk_id, similarity in results:
+            if similarity < self.config.min_similarity or len(seen) >= top_k:
+                break
+            located = snapshot.chunk_entry.get(chunk_id)
+            if located is None or located[0] in seen:
+                continue
+            entry_id, index = located
+            seen.add(entry_id)
+            candidate = candidates.setdefault(entry_id, _Candidate())
+            candidate.similarity = similarity
+            candidate.best_chunk = index
+            candidate.why.append(f"vector {similarity:.2f}")
+
+
+def _hit(indexed: IndexedEntry, candidate: _Candidate, excerpt: bool) -> LoreHit:
+    entry = indexed.entry
+    whole = entry.kind == "lore" and not excerpt
+    text = entry.text if whole else indexed.chunks[candidate.best_chunk]
+    tokens = indexed.tokens if whole else indexed.chunk_tokens[candidate.best_chunk]
+    why = "; ".join(candidate.why) + ("" if whole or entry.kind == "chapter" else " (excerpt)")
+    return LoreHit(
+        entry_id=entry.id,
+        name=entry.name,
+        category=entry.category,
+        text=text,
+        score=round(candidate.relevance, 4),
+        why=why,
+        tokens=tokens,
+        priority=entry.priority,
+        source=entry.where,
+    )
+
+
+def _fit_budget(
+    snapshot: Snapshot, ranked: list[tuple[str, _Candidate]], budget: int
+) -> list[LoreHit]:
+    """Take hits in rank order while they fit; an entry too long for what is left is
+    replaced by its best-matching chunk, and skipped if even that does not fit."""
+    hits: list[LoreHit] = []
+    left = budget
+    for entry_id, candidate in ranked:
+        indexed = snapshot.entries[entry_id]
+        hit = _hit(indexed, candidate, excerpt=False)
+        if hit.tokens > left and len(indexed.chunks) > 1:
+            hit = _hit(indexed, candidate, excerpt=True)
+        if hit.tokens <= left:
+            hits.append(hit)
+            left -= hit.tokens
+    return hits
