@@ -194,7 +194,7 @@ def _process(
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)  # lets pyinstrument write its profile
                 try:
-                    process.wait(timeout=30)
+                    process.wait(timeout=180)  # pyinstrument renders its report on exit
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
@@ -222,7 +222,7 @@ def inkwell_cmd(ws: Any, engine_url: str, port: int, profile: Path | None = None
         "-o",
         str(profile),
         "--interval",
-        "0.0002",
+        "0.001",
         *serve,
     ]
 
@@ -321,6 +321,19 @@ async def _load(url: str, bodies: list[bytes], headers: dict, concurrency: int, 
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children: robust to a busy machine."""
+    import psutil
+
+    process = psutil.Process(pid)
+    total = 0.0
+    for proc in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def _pct(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 3) if values else float("nan")
 
@@ -374,7 +387,7 @@ def _excerpt(text: str, lines: int = 45) -> str:
 def run(
     out_dir: Path | None = None,
     chunks: int = 10_000,
-    requests: int = 320,
+    requests: int = 200,
     with_litellm: bool = True,
 ) -> Path:
     """Measure all paths at 1, 8 and 64 clients; returns the JSON report's path.
@@ -396,7 +409,7 @@ def run(
         logs.mkdir(exist_ok=True)
         with contextlib.ExitStack() as stack:
             inkwell_root = f"http://127.0.0.1:{inkwell_port}"
-            stack.enter_context(
+            inkwell = stack.enter_context(
                 _process(
                     inkwell_cmd(ws, engine.url, inkwell_port),
                     inkwell_root + "/health",
@@ -404,6 +417,7 @@ def run(
                     logs / "inkwell.log",
                 )
             )
+            pids = {"inkwell": inkwell.pid}
             urls = {
                 "direct": engine.url + "/chat/completions",
                 "inkwell-lore-off": inkwell_root + "/v1/chat/completions",
@@ -411,7 +425,7 @@ def run(
             }
             if with_litellm:
                 litellm_root = f"http://127.0.0.1:{litellm_port}"
-                stack.enter_context(
+                litellm = stack.enter_context(
                     _process(
                         litellm_cmd(engine.url, litellm_port, out_dir),
                         litellm_root + "/health/liveliness",
@@ -425,6 +439,7 @@ def run(
                     )
                 )
                 urls["litellm"] = litellm_root + "/v1/chat/completions"
+                pids["litellm"] = litellm.pid
             trace_offset = ws.traces_path.stat().st_size if ws.traces_path.exists() else 0
             for concurrency in CONCURRENCY:
                 count = {1: requests // 2, 8: requests, 64: requests * 2}[concurrency]
@@ -437,7 +452,13 @@ def run(
                         if target == "litellm":  # it refuses to start without a master key
                             headers["authorization"] = f"Bearer {LITELLM_KEY}"
                         bodies = _bodies(names, count + 10, stream, seed=concurrency)
+                        pid = pids.get(target.split("-")[0])
+                        cpu_before = _cpu_seconds(pid) if pid else 0.0
+                        engine_before = _cpu_seconds(engine.process.pid)
                         result = asyncio.run(_load(url, bodies, headers, concurrency, stream))
+                        cpu_used = (_cpu_seconds(pid) - cpu_before) if pid else 0.0
+                        engine_used = _cpu_seconds(engine.process.pid) - engine_before
+                        per_request = 1000 / (count + 10)
                         row = {
                             "target": target,
                             "concurrency": concurrency,
@@ -449,6 +470,9 @@ def run(
                             "p99_ms": _pct(result["latency"], 99),
                             "ttft_p50_ms": _pct(result["ttft"], 50) if stream else None,
                             "ttft_p99_ms": _pct(result["ttft"], 99) if stream else None,
+                            # Both include the 10 warm-up requests.
+                            "proxy_cpu_ms_per_request": round(cpu_used * per_request, 3),
+                            "engine_cpu_ms_per_request": round(engine_used * per_request, 3),
                         }
                         if target.startswith("inkwell"):
                             values, trace_offset = _trace_retrieval_ms(ws.traces_path, trace_offset)
@@ -544,15 +568,16 @@ def _markdown(figures: dict[str, Any], out_dir: Path) -> str:
         "percentile in the same run.",
         "",
         "| path | clients | mode | p50 ms | p99 ms | added p50 | added p99 | TTFT added p50 "
-        "| TTFT added p99 | retrieval p50 | req/s | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| TTFT added p99 | retrieval p50 | proxy CPU ms/req | req/s | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in figures["rows"]:
         lines.append(
             f"| {r['target']} | {r['concurrency']} | {r['mode']} | {r['p50_ms']:.2f} | "
             f"{r['p99_ms']:.2f} | {r['added_p50_ms']:.2f} | {r['added_p99_ms']:.2f} | "
             f"{_fmt(r.get('ttft_added_p50_ms'))} | {_fmt(r.get('ttft_added_p99_ms'))} | "
-            f"{_fmt(r.get('retrieval_p50_ms'))} | {r['rps']:.0f} | {r['errors']} |"
+            f"{_fmt(r.get('retrieval_p50_ms'))} | {r['proxy_cpu_ms_per_request']:.2f} | "
+            f"{r['rps']:.0f} | {r['errors']} |"
         )
     alone = figures["retrieval_alone"]
     lines += [

@@ -18,7 +18,7 @@ import yaml
 from rag.entry import LoreEntry, LoreFileError
 from rag.fields import SHARED_FIELDS, build_entry, canonical_field
 
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_HEADING = re.compile(r"^(#{1,6})(?:\s+(.*?))?\s*#*\s*$")
 _EXPLICIT_ID = re.compile(r"\s*\{#([^}\s]+)\}\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _FIELD_LINE = re.compile(
@@ -58,7 +58,7 @@ def _headings(lines: list[str], start: int) -> list[tuple[int, int, str]]:
             continue
         match = None if in_fence else _HEADING.match(lines[index])
         if match:
-            found.append((index, len(match.group(1)), match.group(2)))
+            found.append((index, len(match.group(1)), match.group(2) or ""))
     return found
 
 

@@ -76,6 +76,8 @@ def parse_yaml(
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = " ".join(filter(None, [exc.context, exc.problem])) or str(exc)
+        if exc.context_mark and exc.problem_mark and exc.context_mark.line != exc.problem_mark.line:
+            problem += f" (the construct opened at line {exc.context_mark.line + 1})"
         return [], [LoreFileError(source, line, f"invalid YAML: {problem}")]
     except yaml.YAMLError as exc:
         return [], [LoreFileError(source, None, f"invalid YAML: {exc}")]

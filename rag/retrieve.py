@@ -151,6 +151,7 @@ class Retriever:
         self._lock = threading.Lock()
         self._checked_at = time.monotonic()
         self._snapshot = load_snapshot(store, store.state())
+        embed_query("warm-up")  # load the model now, not in the first request
 
     @property
     def snapshot(self) -> Snapshot:
@@ -184,12 +185,21 @@ class Retriever:
         )
         budget = self.config.token_budget if budget_tokens is None else budget_tokens
         ranked = self._rank(
-            snapshot, scan, query, current_chapter, "hybrid", True, self.config.top_k
+            snapshot,
+            scan,
+            query,
+            current_chapter,
+            "hybrid",
+            True,
+            self.config.top_k,
+            self.config.min_similarity,
         )
-        # Injection order: constant entries, then priority, then relevance.
+        # Injection order, so the budget cuts the least wanted: constant entries, then
+        # keyword-triggered ones, then vector-only ones; by priority then score within each.
         ranked.sort(
             key=lambda item: (
                 not snapshot.entries[item[0]].entry.constant,
+                not item[1].strong,
                 -snapshot.entries[item[0]].entry.priority,
                 -item[1].relevance,
             )
@@ -203,12 +213,13 @@ class Retriever:
         limit: int = 10,
         mode: Mode = "hybrid",
     ) -> list[LoreHit]:
-        """Entries for a free-text question, most relevant first (priority breaks ties);
-        no budget and no constant entries."""
+        """Entries for a free-text question, most relevant first (priority breaks ties).
+        Unlike retrieve(): no budget, no constant entries, and no similarity floor (a person
+        asked, so the nearest entries are shown with their scores)."""
         snapshot = self.snapshot
         if not snapshot.entries:
             return []
-        ranked = self._rank(snapshot, query, query, current_chapter, mode, False, limit)
+        ranked = self._rank(snapshot, query, query, current_chapter, mode, False, limit, None)
         ranked.sort(
             key=lambda item: (-item[1].relevance, -snapshot.entries[item[0]].entry.priority)
         )
@@ -223,6 +234,7 @@ class Retriever:
         mode: Mode,
         with_constants: bool,
         top_k: int,
+        floor: float | None,
     ) -> list[tuple[str, _Candidate]]:
         found = snapshot.triggers.scan(scan)
         candidates: dict[str, _Candidate] = {}
@@ -239,7 +251,7 @@ class Retriever:
                 candidate.strong = True
         if mode != "keyword" and top_k > 0 and query:
             vector = embed_query(query)
-            self._vector(snapshot, vector, top_k, candidates)
+            self._vector(snapshot, vector, top_k, floor, candidates)
             for entry_id, candidate in candidates.items():
                 if candidate.similarity is None:
                     similarities = snapshot.entries[entry_id].vectors @ vector
@@ -267,16 +279,17 @@ class Retriever:
         snapshot: Snapshot,
         vector: np.ndarray,
         top_k: int,
+        floor: float | None,
         candidates: dict[str, _Candidate],
     ) -> None:
-        """Add the top_k entries whose best chunk is at least min_similarity to the query."""
+        """Add the top_k entries whose best chunk is at least `floor` similar to the query."""
         n = min(len(snapshot.chunk_entry), max(top_k * 4, top_k + 10))
         if n == 0:
             return
         results = self.store.query(snapshot.state.active, vector, n)
         seen: set[str] = set()
         for chunk_id, similarity in results:
-            if similarity < self.config.min_similarity or len(seen) >= top_k:
+            if (floor is not None and similarity < floor) or len(seen) >= top_k:
                 break
             located = snapshot.chunk_entry.get(chunk_id)
             if located is None or located[0] in seen:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stylometry.delta import burrows_delta, cosine_delta, relative_frequencies, zscores
-from stylometry.distributions import wasserstein
+from stylometry.distributions import Histogram, wasserstein
 from stylometry.features import Counts, char_frequencies, derived_scalars, punctuation_rates
 from stylometry.reference import Reference
 
@@ -36,6 +36,9 @@ class Prepared:
     z_chars: np.ndarray
     z_punct: np.ndarray
     z_scalars: np.ndarray
+    sentences: Histogram
+    paragraphs: Histogram
+    dialogue: Histogram
 
 
 def prepare(c: Counts, ref: Reference) -> Prepared:
@@ -51,23 +54,22 @@ def prepare(c: Counts, ref: Reference) -> Prepared:
     z_scalars = zscores(np.array([s[k] for k in ref.scalar_mean]),
                         np.array(list(ref.scalar_mean.values())),
                         np.array(list(ref.scalar_std.values())))
-    return Prepared(c, z_words, z_chars, z_punct, z_scalars)
-
-
-def _log1p(values: np.ndarray) -> np.ndarray:
-    return np.log1p(values)
+    return Prepared(
+        c, z_words, z_chars, z_punct, z_scalars,
+        Histogram.of(c.sentence_lengths), Histogram.of(c.paragraph_lengths, np.log1p),
+        Histogram.of(c.dialogue),
+    )
 
 
 def distances(text: Prepared, author: Prepared) -> dict[str, float]:
     """Every distance is >= 0 and 0 for identical features."""
-    t, a = text.counts, author.counts
     return {
         "cosine_delta": cosine_delta(text.z_words, author.z_words),
         "burrows_delta": burrows_delta(text.z_words[:BURROWS_MFW], author.z_words[:BURROWS_MFW]),
         "char_ngrams": cosine_delta(text.z_chars, author.z_chars),
-        "sentence_lengths": wasserstein(t.sentence_lengths, a.sentence_lengths),
-        "paragraph_lengths": wasserstein(t.paragraph_lengths, a.paragraph_lengths, _log1p),
-        "dialogue": wasserstein(t.dialogue, a.dialogue),
+        "sentence_lengths": wasserstein(text.sentences, author.sentences),
+        "paragraph_lengths": wasserstein(text.paragraphs, author.paragraphs),
+        "dialogue": wasserstein(text.dialogue, author.dialogue),
         "punctuation": float(np.mean(np.abs(text.z_punct - author.z_punct))),
         "readability_pacing": float(np.mean(np.abs(text.z_scalars - author.z_scalars))),
     }

@@ -7,25 +7,39 @@ with the 1-Wasserstein (earth mover's) distance over histograms."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
 
-def wasserstein(
-    hist_a: Mapping[int, float],
-    hist_b: Mapping[int, float],
-    transform: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> float:
-    """W1 distance between two histograms {value: weight} (optionally on transformed values):
-    the area between their cumulative distribution functions. 0.0 when either is empty."""
-    support = np.array(sorted(set(hist_a) | set(hist_b)), dtype=float)
-    wa = np.array([hist_a.get(int(v), 0) for v in support], dtype=float)
-    wb = np.array([hist_b.get(int(v), 0) for v in support], dtype=float)
-    if wa.sum() <= 0 or wb.sum() <= 0:
+@dataclass(frozen=True)
+class Histogram:
+    """A histogram as sorted support values and its cumulative distribution."""
+
+    values: np.ndarray
+    cdf: np.ndarray
+
+    @classmethod
+    def of(cls, hist: Mapping[int, float],
+           transform: Callable[[np.ndarray], np.ndarray] | None = None) -> Histogram:
+        items = sorted((k, v) for k, v in hist.items() if v > 0)
+        values = np.array([k for k, _ in items], dtype=float)
+        weights = np.array([v for _, v in items], dtype=float)
+        if transform is not None:
+            values = transform(values)
+        total = weights.sum()
+        return cls(values, np.cumsum(weights) / total if total > 0 else weights)
+
+
+def wasserstein(a: Histogram, b: Histogram) -> float:
+    """W1 distance: the area between the two cumulative distribution functions.
+    0.0 when either histogram is empty."""
+    if a.values.size == 0 or b.values.size == 0:
         return 0.0
-    x = transform(support) if transform is not None else support
-    cdf_gap = np.abs(np.cumsum(wa / wa.sum()) - np.cumsum(wb / wb.sum()))[:-1]
-    return float(np.sum(cdf_gap * np.diff(x)))
+    x = np.union1d(a.values, b.values)
+    fa = np.concatenate([[0.0], a.cdf])[np.searchsorted(a.values, x, side="right")]
+    fb = np.concatenate([[0.0], b.cdf])[np.searchsorted(b.values, x, side="right")]
+    return float(np.sum(np.abs(fa - fb)[:-1] * np.diff(x)))
 
 
 def median(hist: Mapping[int, float]) -> float:

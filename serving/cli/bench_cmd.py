@@ -72,7 +72,7 @@ def proxy(
     chunks: Annotated[int, typer.Option(min=1, help="Lore chunks in the store.")] = 10_000,
     requests: Annotated[
         int, typer.Option(min=20, help="Requests per cell at 8 clients (x0.5 at 1, x2 at 64).")
-    ] = 320,
+    ] = 200,
     litellm: Annotated[
         bool, typer.Option("--litellm/--no-litellm", help="Also measure LiteLLM's proxy.")
     ] = True,
@@ -84,3 +84,51 @@ def proxy(
     with user_errors():
         path = run(chunks=chunks, requests=requests, with_litellm=litellm)
     typer.echo(f"results: {path}")
+
+
+@app.command("retrieval")
+def retrieval(
+    latency_chunks: Annotated[
+        int, typer.Option(min=0, help="Chunks in the store for the latency part (0: skip it).")
+    ] = 10_000,
+) -> None:
+    """Lore retrieval quality (recall@5, MRR: keyword, vector, hybrid) and retrieve() latency."""
+    from benchmarks.retrieval_quality import run
+    from serving.cli.errors import user_errors
+
+    with user_errors():
+        path = run(latency_chunks=latency_chunks)
+    typer.echo(f"results: {path}")
+
+
+@app.command("stylometry")
+def stylometry(
+    corpus: Annotated[
+        Path, typer.Option(help="Corpus folder laid out as DIR/<author>/*.txt.")
+    ] = Path("../shared/corpora/dev"),
+    words: Annotated[int, typer.Option(min=100, help="Words per held-out sample.")] = 5000,
+    mode: Annotated[str, typer.Option(help="Feature profile: fast or full.")] = "fast",
+    as_json: Annotated[
+        bool, typer.Option("--json", help='Print {"methods": ..., "words_per_s": ...}.')
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Results folder (default: benchmarks/results/...).")
+    ] = None,
+) -> None:
+    """Authorship attribution: the style score vs Cosine/Burrows' Delta vs faststylometry."""
+    import json
+
+    from benchmarks.stylometry_attribution import run
+    from serving.cli.errors import user_errors
+
+    with user_errors():
+        figures = run(corpus, words=words, mode=mode, out_dir=out, progress=not as_json)
+    if as_json:
+        typer.echo(json.dumps({"methods": figures["methods"],
+                               "words_per_s": figures["words_per_s"]}))
+        return
+    for name, m in figures["methods"].items():
+        typer.echo(f"{name:30s} top-1 {m['top1']:7.1%}   AUC {m['auc']:.4f}")
+    typer.echo(f"words/s: {figures['words_per_s']}")
+    if figures["demo_book"]:
+        typer.echo(f"demo book: {figures['demo_book']}")

