@@ -29,7 +29,7 @@ NOT_BENCHMARKS = {"__init__", "reporting", "report", "report_figures", "report_p
 # What the report is expected to cover; a missing module is reported, not skipped silently.
 EXPECTED = {
     "stylometry_attribution": "Stylometry attribution",
-    "retrieval": "Retrieval quality",
+    "retrieval_quality": "Retrieval quality",
     "proxy_overhead": "Proxy overhead",
     "train_throughput": "Training throughput",
     "gate": "The adapter gate",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from rag.chapters import chapter_entries
@@ -29,6 +29,7 @@ from rag.store import LoreStore, StoreError
 EMBED_BATCH = 64
 WRITE_BATCH = 500
 PROGRESS_MIN_CHUNKS = 64
+LOCK_WAIT_S = 3600  # a first ingest of a large lore base embeds for many minutes
 
 
 @dataclass
@@ -115,9 +116,18 @@ def _ingest_lock(store: LoreStore) -> Iterator[None]:
     if store.lock_path is None:
         yield
         return
-    lock = FileLock(str(store.lock_path), timeout=600)
-    with lock:
+    lock = FileLock(str(store.lock_path), timeout=LOCK_WAIT_S)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise StoreError(
+            f"another ingest has held {store.lock_path} for over {LOCK_WAIT_S} s; "
+            "try again when it has finished"
+        ) from None
+    try:
         yield
+    finally:
+        lock.release()
 
 
 def _embed(texts: list[str], progress: bool) -> np.ndarray:
@@ -143,7 +153,13 @@ def ingest(
     if chapters:
         chapter_list, chapter_errors = chapter_entries(chapters)
         errors.extend(chapter_errors)
-        entries.extend(chapter_list)
+        taken = {entry.id for entry in entries}
+        for chapter in chapter_list:
+            if chapter.id in taken:
+                problem = f"id {chapter.id!r} is taken by a lore entry; chapter not indexed"
+                errors.append(LoreFileError(chapter.source, None, problem))
+            else:
+                entries.append(chapter)
     report = IngestReport(errors=errors)
     hashes = {entry.id: entry.content_hash() for entry in entries}
 

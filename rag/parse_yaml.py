@@ -12,6 +12,9 @@ import yaml
 from rag.entry import LoreEntry, LoreFileError
 from rag.fields import SHARED_FIELDS, build_entry, canonical_field
 
+# libyaml's loader when PyYAML was built with it (about ten times faster on large files).
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
@@ -69,9 +72,10 @@ def parse_yaml(
     text: str, source: str, category: str = "lore"
 ) -> tuple[list[LoreEntry], list[LoreFileError]]:
     """Entries of one YAML file; `category` is the default for entries that name none."""
+    loader = _Loader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -81,6 +85,8 @@ def parse_yaml(
         return [], [LoreFileError(source, line, f"invalid YAML: {problem}")]
     except yaml.YAMLError as exc:
         return [], [LoreFileError(source, None, f"invalid YAML: {exc}")]
+    finally:
+        loader.dispose()
     if root is None:
         return [], []
     entries: list[LoreEntry] = []

@@ -9,6 +9,7 @@ A new generation published by an ingest (in any process) is picked up within
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -22,10 +23,11 @@ from rag.config import RetrievalConfig
 from rag.embeddings import embed_query
 from rag.entry import LoreEntry
 from rag.ingest import entry_from_metadata
-from rag.store import IndexState, LoreStore
+from rag.store import IndexState, LoreStore, StoreError
 from rag.tokens import estimate_tokens
 from rag.triggers import KeywordTriggers, normalize_key
 
+log = logging.getLogger("inkwell.rag")
 Mode = Literal["hybrid", "keyword", "vector"]
 _LORE_BLOCK = re.compile(r"<inkwell-lore>.*?</inkwell-lore>", re.DOTALL)
 _SKIPPED_ROLES = {"system", "developer"}
@@ -156,7 +158,8 @@ class Retriever:
     @property
     def snapshot(self) -> Snapshot:
         """The current generation; re-checks the pointer at most every store.refresh_s.
-        Only one thread reloads; the others keep serving the previous snapshot meanwhile."""
+        Only one thread reloads; the others keep serving the previous snapshot meanwhile,
+        and so does everyone if the store cannot be read right now."""
         now = time.monotonic()
         if now - self._checked_at < self.store.config.refresh_s:
             return self._snapshot
@@ -166,6 +169,8 @@ class Retriever:
                 state = self.store.state()
                 if state.active != self._snapshot.state.active:
                     self._snapshot = load_snapshot(self.store, state)
+            except StoreError:
+                log.warning("lore store unreadable; serving the index loaded before")
             finally:
                 self._lock.release()
         return self._snapshot

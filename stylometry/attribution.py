@@ -26,8 +26,12 @@ def default_cache_dir() -> Path:
     return Path(root) / "style"
 
 
-def corpus_profiles(corpus_dir: Path | str, mode: Mode = "fast", cache_dir: Path | None = None,
-                    progress: bool = True) -> dict[str, AuthorProfile]:
+def corpus_profiles(
+    corpus_dir: Path | str,
+    mode: Mode = "fast",
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> dict[str, AuthorProfile]:
     """Calibrated profiles of every author in the corpus (from the cache when unchanged)."""
     corpus = load_corpus(corpus_dir)
     cache = cache_dir or default_cache_dir()
@@ -43,11 +47,18 @@ def corpus_profiles(corpus_dir: Path | str, mode: Mode = "fast", cache_dir: Path
             missing.append((author, path))
     if not missing:
         return profiles
-    units = {a: [text_units(t, mode) for t in books.values()]
-             for a, books in tqdm(corpus.items(), desc="corpus features", disable=not progress)}
+    units = {
+        a: [text_units(t, mode) for t in books.values()]
+        for a, books in tqdm(corpus.items(), desc="corpus features", disable=not progress)
+    }
     for author, path in tqdm(missing, desc="calibrate authors", disable=not progress):
-        profile = profile_from_counts(author, mode, [u.hash for u in units[author]],
-                                      hashes[author], [u.total for u in units[author]])
+        profile = profile_from_counts(
+            author,
+            mode,
+            [u.hash for u in units[author]],
+            hashes[author],
+            [u.total for u in units[author]],
+        )
         impostors = [u for other, us in units.items() if other != author for u in us]
         profiles[author] = calibrate_units(profile, units[author], impostors)
         profiles[author].save(path)

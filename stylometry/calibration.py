@@ -55,9 +55,14 @@ class TextUnits:
         """Consecutive units summed into chunks of about `words` words (cached)."""
         k = max(1, round(words / UNIT_WORDS))
         if k not in self._chunks:
-            self._chunks[k] = self.units if k == 1 else [
-                Counts.total(self.units[i : i + k]) for i in range(0, len(self.units) - k + 1, k)
-            ]
+            self._chunks[k] = (
+                self.units
+                if k == 1
+                else [
+                    Counts.total(self.units[i : i + k])
+                    for i in range(0, len(self.units) - k + 1, k)
+                ]
+            )
         return self._chunks[k]
 
 
@@ -127,23 +132,41 @@ def youden_threshold(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float, fl
 
 def transform(d: dict[str, float], lv: LevelCalibration) -> np.ndarray:
     """Distances -> standardised log-distances, in DISTANCES order."""
-    return np.array([
-        (math.log(d[k] + lv.offset[k]) - lv.center[k]) / lv.scale[k] for k in DISTANCES
-    ])
+    return np.array(
+        [(math.log(d[k] + lv.offset[k]) - lv.center[k]) / lv.scale[k] for k in DISTANCES]
+    )
 
 
-def _fit_level(words: int, fit_pos: list[dict], fit_neg: list[dict], eval_pos: list[dict],
-               eval_neg: list[dict], evaluated_on: str) -> LevelCalibration:
+def _fit_level(
+    words: int,
+    fit_pos: list[dict],
+    fit_neg: list[dict],
+    eval_pos: list[dict],
+    eval_neg: list[dict],
+    evaluated_on: str,
+) -> LevelCalibration:
     all_d = fit_pos + fit_neg
     offset = {k: 0.05 * float(np.median([d[k] for d in all_d])) + 1e-9 for k in DISTANCES}
     logs = {k: np.log(np.array([d[k] for d in all_d]) + offset[k]) for k in DISTANCES}
     center = {k: float(v.mean()) for k, v in logs.items()}
     scale = {k: float(v.std()) or 1.0 for k, v in logs.items()}
     lv = LevelCalibration(
-        words=words, offset=offset, center=center, scale=scale, feature_fits={}, weights={},
-        bias=0.0, auc=0.0, threshold=50.0, true_positive_rate=0.0, false_positive_rate=0.0,
-        author_median=0.0, impostor_median=0.0, n_author=len(eval_pos),
-        n_impostor=len(eval_neg), evaluated_on=evaluated_on,
+        words=words,
+        offset=offset,
+        center=center,
+        scale=scale,
+        feature_fits={},
+        weights={},
+        bias=0.0,
+        auc=0.0,
+        threshold=50.0,
+        true_positive_rate=0.0,
+        false_positive_rate=0.0,
+        author_median=0.0,
+        impostor_median=0.0,
+        n_author=len(eval_pos),
+        n_impostor=len(eval_neg),
+        evaluated_on=evaluated_on,
     )
     x = np.vstack([transform(d, lv) for d in all_d])
     y = np.array([1] * len(fit_pos) + [0] * len(fit_neg), dtype=float)
@@ -170,16 +193,24 @@ def part_score(name: str, x_j: float, lv: LevelCalibration) -> float:
     return float(100 * _sigmoid(np.array(b - w * x_j)))
 
 
-def calibrate(profile: AuthorProfile, author_texts: Sequence[str],
-              impostor_texts: Sequence[str], progress: bool = False) -> AuthorProfile:
+def calibrate(
+    profile: AuthorProfile,
+    author_texts: Sequence[str],
+    impostor_texts: Sequence[str],
+    progress: bool = False,
+) -> AuthorProfile:
     """Return a copy of the profile with its calibration attached (see the module docstring)."""
     if not impostor_texts:
         raise StyleInputError(
             "calibration needs impostor text: other writers (a reference corpus folder "
             "DIR/<author>/*.txt) or base-model generations"
         )
-    bar = tqdm(total=len(author_texts) + len(impostor_texts), desc="calibrate",
-               disable=not progress, unit="text")
+    bar = tqdm(
+        total=len(author_texts) + len(impostor_texts),
+        desc="calibrate",
+        disable=not progress,
+        unit="text",
+    )
 
     def units(texts: Sequence[str]) -> list[TextUnits]:
         out = []
@@ -194,8 +225,9 @@ def calibrate(profile: AuthorProfile, author_texts: Sequence[str],
     return calibrate_units(profile, author, impostors)
 
 
-def calibrate_units(profile: AuthorProfile, author: list[TextUnits],
-                    impostors: list[TextUnits]) -> AuthorProfile:
+def calibrate_units(
+    profile: AuthorProfile, author: list[TextUnits], impostors: list[TextUnits]
+) -> AuthorProfile:
     """`calibrate` on texts already cut into units (the benchmark reuses them)."""
     total = profile.counts()
     sources = set(profile.source_hashes)
@@ -239,8 +271,11 @@ def calibrate_units(profile: AuthorProfile, author: list[TextUnits],
             continue
         fit_pos = [author_distances(t, c) for t, c in fit_pos_items]
         fit_neg = [distances(prepare(c, ref), full_view) for c in fit_neg_c]
-        eval_neg = (fit_neg if eval_neg_c is fit_neg_c
-                    else [distances(prepare(c, ref), full_view) for c in eval_neg_c])
+        eval_neg = (
+            fit_neg
+            if eval_neg_c is fit_neg_c
+            else [distances(prepare(c, ref), full_view) for c in eval_neg_c]
+        )
         held_d = [author_distances(t, c) for t, c in held_items]
         if len(held_d) >= MIN_EVAL_AUTHOR:
             eval_pos, what = held_d, f"{len(held_d)} held-out author chunks"
@@ -260,8 +295,11 @@ def calibrate_units(profile: AuthorProfile, author: list[TextUnits],
         )
     digest = hashlib.sha256("".join(t.hash for t in impostors).encode()).hexdigest()
     calibration = Calibration(
-        reference=ref, levels=levels, impostor_texts=len(impostors),
-        impostor_words=sum(t.total.n_words for t in impostors), impostor_hash=digest,
+        reference=ref,
+        levels=levels,
+        impostor_texts=len(impostors),
+        impostor_words=sum(t.total.n_words for t in impostors),
+        impostor_hash=digest,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     return profile.model_copy(update={"calibration": calibration})

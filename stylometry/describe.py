@@ -77,10 +77,16 @@ def describe_style(profile: AuthorProfile) -> str:
         marks.append("questions")
     if marks:
         lines.append("Punctuation: uses " + ", ".join(marks) + ".")
-    openings = {k[len("opens_"):]: v for k, v in s.items()
-                if k.startswith("opens_") and not k.startswith("opens_pos_")}
+    openings = {
+        k[len("opens_") :]: v
+        for k, v in s.items()
+        if k.startswith("opens_") and not k.startswith("opens_pos_")
+    }
     top = sorted(((v, k) for k, v in openings.items() if k != "other"), reverse=True)[:2]
     if top:
-        lines.append("Sentences often open with " + " or ".join(
-            f"{k.replace('_', ' ')} ({v:.0%})" for v, k in top) + ".")
+        lines.append(
+            "Sentences often open with "
+            + " or ".join(f"{k.replace('_', ' ')} ({v:.0%})" for v, k in top)
+            + "."
+        )
     return "\n".join(lines)

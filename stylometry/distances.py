@@ -42,21 +42,34 @@ class Prepared:
 
 
 def prepare(c: Counts, ref: Reference) -> Prepared:
-    z_words = zscores(relative_frequencies(c.words, ref.mfw, c.n_words),
-                      np.array(ref.mfw_mean), np.array(ref.mfw_std))
-    z_chars = zscores(char_frequencies(c, ref.chars),
-                      np.array(ref.char_mean), np.array(ref.char_std))
+    z_words = zscores(
+        relative_frequencies(c.words, ref.mfw, c.n_words),
+        np.array(ref.mfw_mean),
+        np.array(ref.mfw_std),
+    )
+    z_chars = zscores(
+        char_frequencies(c, ref.chars), np.array(ref.char_mean), np.array(ref.char_std)
+    )
     p = punctuation_rates(c)
-    z_punct = zscores(np.array([p[k] for k in ref.punctuation_mean]),
-                      np.array(list(ref.punctuation_mean.values())),
-                      np.array(list(ref.punctuation_std.values())))
+    z_punct = zscores(
+        np.array([p[k] for k in ref.punctuation_mean]),
+        np.array(list(ref.punctuation_mean.values())),
+        np.array(list(ref.punctuation_std.values())),
+    )
     s = derived_scalars(c, ref.mode)
-    z_scalars = zscores(np.array([s[k] for k in ref.scalar_mean]),
-                        np.array(list(ref.scalar_mean.values())),
-                        np.array(list(ref.scalar_std.values())))
+    z_scalars = zscores(
+        np.array([s[k] for k in ref.scalar_mean]),
+        np.array(list(ref.scalar_mean.values())),
+        np.array(list(ref.scalar_std.values())),
+    )
     return Prepared(
-        c, z_words, z_chars, z_punct, z_scalars,
-        Histogram.of(c.sentence_lengths), Histogram.of(c.paragraph_lengths, np.log1p),
+        c,
+        z_words,
+        z_chars,
+        z_punct,
+        z_scalars,
+        Histogram.of(c.sentence_lengths),
+        Histogram.of(c.paragraph_lengths, np.log1p),
         Histogram.of(c.dialogue),
     )
 

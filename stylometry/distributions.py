@@ -20,8 +20,9 @@ class Histogram:
     cdf: np.ndarray
 
     @classmethod
-    def of(cls, hist: Mapping[int, float],
-           transform: Callable[[np.ndarray], np.ndarray] | None = None) -> Histogram:
+    def of(
+        cls, hist: Mapping[int, float], transform: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> Histogram:
         items = sorted((k, v) for k, v in hist.items() if v > 0)
         values = np.array([k for k, _ in items], dtype=float)
         weights = np.array([v for _, v in items], dtype=float)

@@ -51,9 +51,9 @@ class Counts:
     other: Counter = field(default_factory=Counter)  # readability + pacing counts
 
     def __add__(self, other: Counts) -> Counts:
-        return Counts(**{
-            f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)
-        })
+        return Counts(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
 
     def __sub__(self, other: Counts) -> Counts:
         out = {}
@@ -87,8 +87,10 @@ class Counts:
         return sum(self.paragraph_lengths.values())
 
     def to_dict(self) -> dict:
-        return {f.name: (dict(v) if isinstance(v := getattr(self, f.name), Counter) else v)
-                for f in fields(self)}
+        return {
+            f.name: (dict(v) if isinstance(v := getattr(self, f.name), Counter) else v)
+            for f in fields(self)
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Counts:
@@ -190,9 +192,7 @@ def char_ngrams(words: Counter) -> Counter:
     return out
 
 
-_CHAR_CACHE: weakref.WeakKeyDictionary[Counts, tuple[Counter, int]] = (
-    weakref.WeakKeyDictionary()
-)
+_CHAR_CACHE: weakref.WeakKeyDictionary[Counts, tuple[Counter, int]] = weakref.WeakKeyDictionary()
 
 
 def char_frequencies(c: Counts, chars: Sequence[str]) -> np.ndarray:

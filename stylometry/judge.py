@@ -44,7 +44,7 @@ class JudgeRating:
 
 
 def parse_verdict(content: str | None) -> str | None:
-    """"A" or "B" from a JSON verdict (possibly wrapped in prose or a code fence), else None."""
+    """ "A" or "B" from a JSON verdict (possibly wrapped in prose or a code fence), else None."""
     if not content:
         return None
     start, end = content.find("{"), content.rfind("}")
@@ -64,34 +64,45 @@ class Judge:
     """Pairwise style judge. `references` are excerpts of the author's own prose; the last one
     is kept back as the genuine passage that `rate` compares a text against."""
 
-    def __init__(self, base_url: str, model: str, references: Sequence[str] = (),
-                 api_key: str | None = None, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        references: Sequence[str] = (),
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+    ) -> None:
         from openai import OpenAI
 
         self.model = model
         self.references = [r[:MAX_PASSAGE_CHARS] for r in references]
-        self._client = OpenAI(base_url=base_url, api_key=api_key or "not-needed",
-                              timeout=timeout_s, max_retries=0)
+        self._client = OpenAI(
+            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=0
+        )
         self._cache: dict[str, str | None] = {}
 
     def _ask(self, excerpts: Sequence[str], a: str, b: str) -> str | None:
         """One question; the parsed verdict ("A"/"B") or None. Cached by content."""
         refs = "\n\n---\n\n".join(excerpts)
-        user = (f"Reference excerpts:\n\n{refs}\n\n=== Passage A ===\n{a[:MAX_PASSAGE_CHARS]}"
-                f"\n\n=== Passage B ===\n{b[:MAX_PASSAGE_CHARS]}\n\nWhich passage is closer "
-                "to the author's style?")
+        user = (
+            f"Reference excerpts:\n\n{refs}\n\n=== Passage A ===\n{a[:MAX_PASSAGE_CHARS]}"
+            f"\n\n=== Passage B ===\n{b[:MAX_PASSAGE_CHARS]}\n\nWhich passage is closer "
+            "to the author's style?"
+        )
         key = hashlib.sha256(f"{self.model}\0{RUBRIC}\0{user}".encode()).hexdigest()
         if key not in self._cache:
             reply = self._client.chat.completions.create(
-                model=self.model, temperature=0.0, max_tokens=200,
-                messages=[{"role": "system", "content": RUBRIC},
-                          {"role": "user", "content": user}],
+                model=self.model,
+                temperature=0.0,
+                max_tokens=200,
+                messages=[{"role": "system", "content": RUBRIC}, {"role": "user", "content": user}],
             )
             self._cache[key] = parse_verdict(reply.choices[0].message.content)
         return self._cache[key]
 
-    def compare(self, first: str, second: str,
-                excerpts: Sequence[str] | None = None) -> PairVerdict:
+    def compare(
+        self, first: str, second: str, excerpts: Sequence[str] | None = None
+    ) -> PairVerdict:
         """Ask (first, second) and (second, first); average the verdicts for `first`."""
         import openai
 

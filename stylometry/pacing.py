@@ -8,21 +8,34 @@ from __future__ import annotations
 import functools
 from collections import Counter
 
-PRONOUNS = frozenset("i you he she it we they me him her us them one".split())
-DETERMINERS = frozenset("the a an this that these those my his her its our their your".split())
-CONJUNCTIONS = frozenset("and but or so yet nor for then".split())
-PREPOSITIONS = frozenset(
-    "in on at by with from of to into upon after before during through over under "
-    "without within about against among between across behind beyond".split()
-)
-SUBORDINATORS = frozenset("when while as if though although because since until once".split())
-FIRST_PERSON = frozenset("i me my mine myself we us our ours ourselves".split())
-THIRD_PERSON = frozenset("he him his himself she her hers herself they them their theirs".split())
-PAST_MARKERS = frozenset("was were had did could would said went came saw knew thought".split())
-PRESENT_MARKERS = frozenset("is are am has does can will says goes comes sees knows thinks".split())
 
-OPENING_KINDS = ("dialogue", "pronoun", "determiner", "conjunction", "preposition",
-                 "subordinator", "adverb", "other")
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+PRONOUNS = _words("i you he she it we they me him her us them one")
+DETERMINERS = _words("the a an this that these those my his her its our their your")
+CONJUNCTIONS = _words("and but or so yet nor for then")
+PREPOSITIONS = _words(
+    "in on at by with from of to into upon after before during through over under without "
+    "within about against among between across behind beyond"
+)
+SUBORDINATORS = _words("when while as if though although because since until once")
+FIRST_PERSON = _words("i me my mine myself we us our ours ourselves")
+THIRD_PERSON = _words("he him his himself she her hers herself they them their theirs")
+PAST_MARKERS = _words("was were had did could would said went came saw knew thought")
+PRESENT_MARKERS = _words("is are am has does can will says goes comes sees knows thinks")
+
+OPENING_KINDS = (
+    "dialogue",
+    "pronoun",
+    "determiner",
+    "conjunction",
+    "preposition",
+    "subordinator",
+    "adverb",
+    "other",
+)
 
 
 def opening_kind(first_word: str, quoted: bool) -> str:
@@ -102,7 +115,8 @@ def pacing_metrics(counts: Counter, n_words: int, n_sentences: int, mode: str) -
     tense = counts.get("past", 0) + counts.get("present", 0)
     out = {
         "first_person_share": counts.get("first_person", 0) / pov if pov else 0.0,
-        "first_person_rate": counts.get("first_person", 0) / max(counts.get("narration_words", 0), 1),
+        "first_person_rate": counts.get("first_person", 0)
+        / max(counts.get("narration_words", 0), 1),
         "past_share": counts.get("past", 0) / tense if tense else 0.0,
         "ly_adverb_rate": counts.get("ly_adverbs", 0) / words,
         "ing_rate": counts.get("ing_words", 0) / words,

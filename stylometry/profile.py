@@ -93,15 +93,18 @@ class AuthorProfile(BaseModel):
     def load(cls, path: Path | str) -> AuthorProfile:
         path = Path(path)
         if not path.is_file():
-            raise StyleInputError(f"{path}: no style profile here; build one with "
-                                  "`inkwell style profile`")
+            raise StyleInputError(
+                f"{path}: no style profile here; build one with `inkwell style profile`"
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StyleInputError(f"{path}: not a readable profile ({exc}); rebuild it") from exc
         if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
-            raise StyleInputError(f"{path}: profile format is not version {FORMAT_VERSION}; "
-                                  "rebuild it with `inkwell style profile`")
+            raise StyleInputError(
+                f"{path}: profile format is not version {FORMAT_VERSION}; "
+                "rebuild it with `inkwell style profile`"
+            )
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -119,18 +122,25 @@ def data_hash(texts: Sequence[str], mode: str) -> str:
     return h.hexdigest()
 
 
-def profile_from_counts(name: str, mode: Mode, hashes: list[str], digest: str,
-                        per_text: Sequence[Counts]) -> AuthorProfile:
+def profile_from_counts(
+    name: str, mode: Mode, hashes: list[str], digest: str, per_text: Sequence[Counts]
+) -> AuthorProfile:
     total = Counts.total(per_text)
     return AuthorProfile(
-        name=name, mode=mode, data_hash=digest, source_hashes=hashes, n_texts=len(per_text),
-        n_words=total.n_words, created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        name=name,
+        mode=mode,
+        data_hash=digest,
+        source_hashes=hashes,
+        n_texts=len(per_text),
+        n_words=total.n_words,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         totals=total.to_dict(),
     )
 
 
-def build_profile(texts: Sequence[str], name: str, mode: Mode = "fast",
-                  progress: bool = False) -> AuthorProfile:
+def build_profile(
+    texts: Sequence[str], name: str, mode: Mode = "fast", progress: bool = False
+) -> AuthorProfile:
     """Sum the features of the author's texts (chapters). Calibrate it before scoring."""
     if not texts:
         raise StyleInputError(f"profile {name!r}: no texts to build it from")
@@ -140,5 +150,6 @@ def build_profile(texts: Sequence[str], name: str, mode: Mode = "fast",
             per_text.append(extract(t, mode))
         except StyleInputError as exc:
             raise StyleInputError(f"profile {name!r}, text {i + 1}: {exc}") from exc
-    return profile_from_counts(name, mode, [text_hash(t) for t in texts],
-                               data_hash(texts, mode), per_text)
+    return profile_from_counts(
+        name, mode, [text_hash(t) for t in texts], data_hash(texts, mode), per_text
+    )

@@ -15,7 +15,12 @@ import numpy as np
 from pydantic import BaseModel
 
 from stylometry.features import (
-    Counts, Mode, char_frequencies, char_ngrams, derived_scalars, punctuation_rates,
+    Counts,
+    Mode,
+    char_frequencies,
+    char_ngrams,
+    derived_scalars,
+    punctuation_rates,
 )
 
 N_MFW = 400
@@ -53,9 +58,7 @@ def _shared_top(author: Counter, impostor_units: Sequence[Counter], n: int) -> l
     a = _rel(author, sum(author.values()))
     b = _rel(pooled, sum(pooled.values()))
     need = MIN_IMPOSTOR_DOC_FREQ * len(impostor_units)
-    ranked = sorted(
-        (w for w in a if df[w] >= need), key=lambda w: (-(a[w] + b.get(w, 0.0)), w)
-    )
+    ranked = sorted((w for w in a if df[w] >= need), key=lambda w: (-(a[w] + b.get(w, 0.0)), w))
     return ranked[:n]
 
 
@@ -65,7 +68,9 @@ def _stats(rows: list[np.ndarray]) -> tuple[list[float], list[float]]:
 
 
 def build_reference(
-    author_total: Counts, population: Sequence[Counts], impostor_units: Sequence[Counts],
+    author_total: Counts,
+    population: Sequence[Counts],
+    impostor_units: Sequence[Counts],
     mode: Mode,
 ) -> Reference:
     """Choose the word and character n-gram lists and their population statistics."""
@@ -74,8 +79,9 @@ def build_reference(
     mfw = _shared_top(author_total.words, [u.words for u in impostor_units], N_MFW)
     imp_chars = [char_ngrams(u.words) for u in impostor_units]
     chars = _shared_top(char_ngrams(author_total.words), imp_chars, N_CHARS)
-    word_rows = [np.array([u.words.get(w, 0) for w in mfw], float) / max(u.n_words, 1)
-                 for u in population]
+    word_rows = [
+        np.array([u.words.get(w, 0) for w in mfw], float) / max(u.n_words, 1) for u in population
+    ]
     char_rows = [char_frequencies(u, chars) for u in population]
     punct = [punctuation_rates(u) for u in population]
     scal = [derived_scalars(u, mode) for u in population]
@@ -85,8 +91,13 @@ def build_reference(
     p_mean, p_std = _stats([np.array([p[k] for k in p_names]) for p in punct])
     s_mean, s_std = _stats([np.array([s[k] for k in s_names]) for s in scal])
     return Reference(
-        mode=mode, mfw=mfw, mfw_mean=mfw_mean, mfw_std=mfw_std,
-        chars=chars, char_mean=char_mean, char_std=char_std,
+        mode=mode,
+        mfw=mfw,
+        mfw_mean=mfw_mean,
+        mfw_std=mfw_std,
+        chars=chars,
+        char_mean=char_mean,
+        char_std=char_std,
         punctuation_mean=dict(zip(p_names, p_mean, strict=True)),
         punctuation_std=dict(zip(p_names, p_std, strict=True)),
         scalar_mean=dict(zip(s_names, s_mean, strict=True)),

@@ -76,13 +76,20 @@ def _detail(part: str, text: Prepared, author: Prepared, d: dict[str, float], mo
     if part == "judge":
         return "the judge preferred the author's own passage"
     if part == "sentence_lengths":
-        return (f"median sentence {median(t.sentence_lengths):.0f} words vs the author's "
-                f"{median(a.sentence_lengths):.0f}")
+        return (
+            f"median sentence {median(t.sentence_lengths):.0f} words vs the author's "
+            f"{median(a.sentence_lengths):.0f}"
+        )
     if part == "paragraph_structure":
-        return (f"median paragraph {median(t.paragraph_lengths):.0f} words vs the author's "
-                f"{median(a.paragraph_lengths):.0f}")
+        return (
+            f"median paragraph {median(t.paragraph_lengths):.0f} words vs the author's "
+            f"{median(a.paragraph_lengths):.0f}"
+        )
     if part == "dialogue":
-        ts, as_ = derived_scalars(t, mode)["dialogue_share"], derived_scalars(a, mode)["dialogue_share"]
+        ts, as_ = (
+            derived_scalars(t, mode)["dialogue_share"],
+            derived_scalars(a, mode)["dialogue_share"],
+        )
         return f"dialogue {ts:.0%} of words vs the author's {as_:.0%}"
     if part == "punctuation":
         tp, ap = punctuation_rates(t), punctuation_rates(a)
@@ -111,8 +118,9 @@ def _require_calibration(profile: AuthorProfile) -> None:
         )
 
 
-def score_counts(counts: Counts, profile: AuthorProfile, judge: Judge | None = None,
-                 text: str | None = None) -> StyleReport:
+def score_counts(
+    counts: Counts, profile: AuthorProfile, judge: Judge | None = None, text: str | None = None
+) -> StyleReport:
     """`score` on features already extracted (scoring one text against many profiles)."""
     _require_calibration(profile)
     cal = profile.calibration
@@ -129,8 +137,10 @@ def score_counts(counts: Counts, profile: AuthorProfile, judge: Judge | None = N
     stylometric = overall_score(x, lv)
     warnings = []
     if counts.n_words < SHORT_TEXT_WORDS:
-        warnings.append(f"short text ({counts.n_words} words): the score is noisy below "
-                        f"{SHORT_TEXT_WORDS} words")
+        warnings.append(
+            f"short text ({counts.n_words} words): the score is noisy below "
+            f"{SHORT_TEXT_WORDS} words"
+        )
     overall = stylometric
     if judge is not None and text is not None:
         verdict = judge.rate(text)
@@ -151,8 +161,14 @@ def score_counts(counts: Counts, profile: AuthorProfile, judge: Judge | None = N
         f"highest: {PART_LABELS[best]} {parts[best]:.0f}"
     )
     return StyleReport(
-        overall=round(overall, 1), parts=parts, explanation=explanation,
-        words=counts.n_words, calibrated_for_words=lv.words, threshold=round(lv.threshold, 1),
-        auc=round(lv.auc, 4), stylometric=round(stylometric, 1),
-        distances={k: round(v, 5) for k, v in d.items()}, warnings=warnings,
+        overall=round(overall, 1),
+        parts=parts,
+        explanation=explanation,
+        words=counts.n_words,
+        calibrated_for_words=lv.words,
+        threshold=round(lv.threshold, 1),
+        auc=round(lv.auc, 4),
+        stylometric=round(stylometric, 1),
+        distances={k: round(v, 5) for k, v in d.items()},
+        warnings=warnings,
     )

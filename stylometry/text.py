@@ -68,7 +68,31 @@ _PARA_SPLIT = re.compile(r"\n[ \t]*\n\s*")
 _CURLY_APOSTROPHE = re.compile(r"(?<=[A-Za-z])[’‘](?=[A-Za-z])")
 _SENT_END = re.compile(r"(?<=[.!?])[\"'”’)\]_]*\s+(?=[\"'“‘(\[_]*[A-Z0-9])")
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr st mt jr sr capt col gen lt sgt rev prof hon esq messrs mme mlle vs etc no".split()
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "st",
+        "mt",
+        "jr",
+        "sr",
+        "capt",
+        "col",
+        "gen",
+        "lt",
+        "sgt",
+        "rev",
+        "prof",
+        "hon",
+        "esq",
+        "messrs",
+        "mme",
+        "mlle",
+        "vs",
+        "etc",
+        "no",
+    ]
 )
 
 
@@ -89,9 +113,7 @@ def paragraphs(text: str) -> list[str]:
     out = []
     for block in _PARA_SPLIT.split(text):
         lines = [ln.rstrip() for ln in block.split("\n") if ln.strip()]
-        if len(lines) <= 1:
-            pieces = lines
-        elif sorted(map(len, lines))[len(lines) // 2] > _LONG_LINE:
+        if len(lines) <= 1 or sorted(map(len, lines))[len(lines) // 2] > _LONG_LINE:
             pieces = lines
         elif len(lines) > _MAX_WRAPPED_LINES:
             pieces = _unwrap(lines)
@@ -149,9 +171,11 @@ def chunk_paragraphs(text: str, size: int) -> list[str]:
     count = 0
     for para in paragraphs(normalize(text)):
         tokens = para.split(" ")
-        pieces = [para] if len(tokens) <= size else [
-            " ".join(tokens[i : i + size]) for i in range(0, len(tokens), size)
-        ]
+        pieces = (
+            [para]
+            if len(tokens) <= size
+            else [" ".join(tokens[i : i + size]) for i in range(0, len(tokens), size)]
+        )
         for piece in pieces:
             current.append(piece)
             count += len(WORD_RE.findall(piece))

@@ -283,3 +283,35 @@ def test_concurrent_requests_each_get_their_own_trace_line(empty_workspace, scri
     lines = empty_workspace.traces_path.read_text().splitlines()
     assert len(lines) == 8 and len(set(ids)) == 8
     assert all(find_trace(empty_workspace.traces_path, rid)["status"] == 200 for rid in ids)
+
+
+def test_cors_when_configured_allows_only_the_named_origins(
+    empty_workspace, scripted_upstream, monkeypatch
+):
+    monkeypatch.setenv("INKWELL_API_KEY", "k")
+    allowed = "http://localhost:5173"
+    with running_proxy(
+        empty_workspace, engine_url=scripted_upstream.url, cors_origins=[allowed]
+    ) as url:
+
+        def preflight(origin: str) -> httpx.Response:
+            return httpx.options(
+                url + "/chat/completions",
+                headers={
+                    "origin": origin,
+                    "access-control-request-method": "POST",
+                    "access-control-request-headers": "authorization,content-type",
+                },
+            )
+
+        ok = preflight(allowed)  # answered before the key check: browsers send no key here
+        assert ok.status_code == 200
+        assert ok.headers["access-control-allow-origin"] == allowed
+        assert preflight("https://evil.example").status_code == 400
+        real = httpx.post(
+            url + "/chat/completions",
+            json=CHAT,
+            headers={"origin": allowed, "authorization": "Bearer k"},
+        )
+        assert real.status_code == 200
+        assert "x-inkwell-request-id" in real.headers["access-control-expose-headers"].lower()

@@ -124,11 +124,41 @@ def stylometry(
     with user_errors():
         figures = run(corpus, words=words, mode=mode, out_dir=out, progress=not as_json)
     if as_json:
-        typer.echo(json.dumps({"methods": figures["methods"],
-                               "words_per_s": figures["words_per_s"]}))
+        typer.echo(
+            json.dumps({"methods": figures["methods"], "words_per_s": figures["words_per_s"]})
+        )
         return
     for name, m in figures["methods"].items():
         typer.echo(f"{name:30s} top-1 {m['top1']:7.1%}   AUC {m['auc']:.4f}")
     typer.echo(f"words/s: {figures['words_per_s']}")
     if figures["demo_book"]:
         typer.echo(f"demo book: {figures['demo_book']}")
+
+
+@app.command("gate")
+def gate(
+    steps: Annotated[int, typer.Option(min=1, help="Training steps per adapter.")] = 20,
+    prompts: Annotated[int, typer.Option(min=1, help="Held-out prompts per author.")] = 6,
+    new_tokens: Annotated[int, typer.Option(min=8, help="Tokens per continuation.")] = 80,
+    seed: Annotated[
+        list[int] | None, typer.Option("--seed", help="Sampling seed (repeatable).")
+    ] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="Gate trials per author.")] = 1,
+    engine_url: Annotated[
+        str | None, typer.Option(help="Use this running engine instead of starting vLLM.")
+    ] = None,
+) -> None:
+    """Does the gate pick the right voice? Two authors, two adapters, each author's yardstick."""
+    from benchmarks.gate_benchmark import run
+    from serving.cli.errors import user_errors
+
+    with user_errors():
+        path = run(
+            steps=steps,
+            prompts=prompts,
+            new_tokens=new_tokens,
+            seeds=tuple(seed or [0]),
+            repeats=repeats,
+            engine_url=engine_url,
+        )
+    typer.echo(f"results: {path}")

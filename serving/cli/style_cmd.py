@@ -40,9 +40,7 @@ def profile(
         Path | None,
         typer.Option(help="Impostor corpus DIR/<author>/*.txt (default: style.reference_corpus)."),
     ] = None,
-    mode: Annotated[
-        str | None, typer.Option(help="fast or full (default: style.profile).")
-    ] = None,
+    mode: Annotated[str | None, typer.Option(help="fast or full (default: style.profile).")] = None,
 ) -> None:
     """Build the author profile from the training chapters, calibrate it (held-out chapters
     vs other writers) and save it to .inkwell/style/profile.json."""
@@ -57,22 +55,31 @@ def profile(
         held = [read_text(p) for p in held_paths]
         if not training:
             raise ValueError(f"{ws.chapters_dir}: no training chapters to build a profile from")
-        impostors = [t for books in load_corpus(_reference_dir(ws, reference)).values()
-                     for t in books.values()]
-        built = build_profile(training, ws.root.name, mode or ws.config.style.profile,
-                              progress=True)
+        impostors = [
+            t
+            for books in load_corpus(_reference_dir(ws, reference)).values()
+            for t in books.values()
+        ]
+        built = build_profile(
+            training, ws.root.name, mode or ws.config.style.profile, progress=True
+        )
         calibrated = calibrate(built, training + held, impostors, progress=True)
         path = calibrated.save(profile_path(ws))
-        held_scores = [(p.name, score(t, calibrated)) for p, t in zip(held_paths, held,
-                                                                      strict=True)]
+        held_scores = [
+            (p.name, score(t, calibrated)) for p, t in zip(held_paths, held, strict=True)
+        ]
     cal = calibrated.calibration
-    typer.echo(f"profile: {path} ({calibrated.n_words:,} words, {calibrated.n_texts} chapters, "
-               f"data {calibrated.data_hash[:12]})")
+    typer.echo(
+        f"profile: {path} ({calibrated.n_words:,} words, {calibrated.n_texts} chapters, "
+        f"data {calibrated.data_hash[:12]})"
+    )
     typer.echo("calibration (author chunks vs impostor chunks):")
     for lv in cal.levels:
-        typer.echo(f"  ~{lv.words:>5} words: AUC {lv.auc:.3f}  threshold {lv.threshold:5.1f}  "
-                   f"author median {lv.author_median:5.1f}  impostor median "
-                   f"{lv.impostor_median:5.1f}  ({lv.evaluated_on})")
+        typer.echo(
+            f"  ~{lv.words:>5} words: AUC {lv.auc:.3f}  threshold {lv.threshold:5.1f}  "
+            f"author median {lv.author_median:5.1f}  impostor median "
+            f"{lv.impostor_median:5.1f}  ({lv.evaluated_on})"
+        )
     for name, report in held_scores:
         typer.echo(f"held-out {name}: {report.overall:.1f} — {report.explanation}")
 
@@ -124,8 +131,10 @@ def score_cmd(
     parts = list(reports[0][1].parts)
     typer.echo(f"{'file':30s} {'score':>6s}  " + "  ".join(f"{p[:10]:>10s}" for p in parts))
     for f, r in reports:
-        typer.echo(f"{str(f)[-30:]:30s} {r.overall:6.1f}  "
-                   + "  ".join(f"{r.parts.get(p, float('nan')):10.1f}" for p in parts))
+        typer.echo(
+            f"{str(f)[-30:]:30s} {r.overall:6.1f}  "
+            + "  ".join(f"{r.parts.get(p, float('nan')):10.1f}" for p in parts)
+        )
     for f, r in reports:
         typer.echo(f"{f}: {r.explanation}")
         for w in r.warnings:
@@ -154,5 +163,6 @@ def attribute_cmd(
         return
     for row in rows:
         top = sorted(row["scores"].items(), key=lambda kv: -kv[1])[:3]
-        typer.echo(f"{row['file']}: {row['author']}  ("
-                   + ", ".join(f"{a} {s:.1f}" for a, s in top) + ")")
+        typer.echo(
+            f"{row['file']}: {row['author']}  (" + ", ".join(f"{a} {s:.1f}" for a, s in top) + ")"
+        )

