@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import statistics
 import tempfile
@@ -117,8 +118,9 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 
 def _trace_split(traces_path: Path) -> dict[str, float]:
-    """Median retrieval time and proxy time outside the upstream call, from the trace lines."""
-    retrieval, own = [], []
+    """Medians from the proxy's trace lines: retrieval, the proxy's time outside the engine
+    call, and the prompt tokens the engine read (cn's request plus the injected lore)."""
+    retrieval, own, prompt_tokens = [], [], []
     for line in traces_path.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         if record.get("route") != "/v1/chat/completions" or record.get("status") != 200:
@@ -127,9 +129,16 @@ def _trace_split(traces_path: Path) -> dict[str, float]:
             retrieval.append(record["retrieval_ms"])
         if record.get("total_ms") is not None and record.get("upstream_ms") is not None:
             own.append(record["total_ms"] - record["upstream_ms"])
+        if (record.get("tokens") or {}).get("prompt_tokens"):
+            prompt_tokens.append(record["tokens"]["prompt_tokens"])
+
+    def median(values: list[float]) -> float:
+        return statistics.median(values) if values else float("nan")
+
     return {
-        "retrieval_ms_median": statistics.median(retrieval) if retrieval else float("nan"),
-        "proxy_own_ms_median": statistics.median(own) if own else float("nan"),
+        "retrieval_ms_median": median(retrieval),
+        "proxy_own_ms_median": median(own),
+        "proxy_path_prompt_tokens_median": median(prompt_tokens),
     }
 
 
@@ -158,6 +167,7 @@ def run(
             ws = Workspace.load(workspace)
         (scratch / "cwd").mkdir()
         latencies: dict[str, list[float]] = {}
+        load_before = os.getloadavg()[0]
         with _engine(ws, engine_url) as engine, _proxy(ws, engine):
             configs = _configs(ws, engine, scratch)
             for config in configs.values():  # warm-up: first-request costs stay out
@@ -167,6 +177,7 @@ def run(
                     turn = run_cn(PROMPT, config, scratch / "home", cwd=scratch / "cwd", cn=cn)
                     latencies.setdefault(label, []).append(round(turn.seconds * 1000, 1))
         split = _trace_split(ws.traces_path) if ws.traces_path.is_file() else {}
+        load_after = os.getloadavg()[0]
 
     stats = {label: _summary(values) for label, values in latencies.items()}
     proxy_label, direct_label = list(latencies)
@@ -177,6 +188,7 @@ def run(
         "p95_ms": {label: s["p95"] for label, s in stats.items()},
         "median_difference_ms": stats[proxy_label]["median"] - stats[direct_label]["median"],
         **split,
+        "load_average_1min": {"start": load_before, "end": load_after},
         "latency_ms": latencies,
     }
     rows = "\n".join(
@@ -190,9 +202,14 @@ def run(
         f"and config loading, as a writer experiences it.\n\n"
         f"| path | median ms | p95 ms | min ms |\n|---|---|---|---|\n{rows}\n\n"
         f"Median difference (proxy - direct): {figures['median_difference_ms']:.0f} ms. "
-        f"Inside the proxy: retrieval median {split.get('retrieval_ms_median', float('nan')):.1f}"
-        f" ms, proxy time outside the engine call median "
-        f"{split.get('proxy_own_ms_median', float('nan')):.1f} ms.\n"
+        f"The proxy's own share is small: retrieval median "
+        f"{split.get('retrieval_ms_median', float('nan')):.1f} ms, all proxy time outside the "
+        f"engine call median {split.get('proxy_own_ms_median', float('nan')):.1f} ms. The rest "
+        f"is engine time: through the proxy the engine also reads the injected lore (median "
+        f"{split.get('proxy_path_prompt_tokens_median', float('nan')):.0f} prompt tokens on that "
+        f"path), plus run-to-run noise. "
+        f"Machine load (1-min average) {load_before:.1f} at the start, {load_after:.1f} at the "
+        f"end: on a shared machine the spread is mostly other work.\n"
     )
     return write_report(
         out_dir or Path(__file__).resolve().parent / "results" / NAME,

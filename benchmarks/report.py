@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,7 +33,7 @@ EXPECTED = {
     "retrieval_quality": "Retrieval quality",
     "proxy_overhead": "Proxy overhead",
     "train_throughput": "Training throughput",
-    "gate": "The adapter gate",
+    "gate_benchmark": "The adapter gate",
     "continue_latency": "End-to-end latency through Continue",
 }
 
@@ -193,6 +194,33 @@ def describe_machine(machine: Mapping[str, Any] | None) -> str:
     return ", ".join(parts) if parts else ", ".join(f"{k}: {v}" for k, v in machine.items())
 
 
+def _number(value: float) -> str:
+    if isinstance(value, int) or (abs(value) >= 1000 and value == value):
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_LOCAL_LINK = re.compile(r"\[([^\]]+)\]\((?!https?://)[^)]*\)")
+
+
+def narrative(result: BenchmarkResult) -> str | None:
+    """The benchmark's own Markdown write-up, fitted into the report: its plots and machine
+    section are dropped (the report shows both), local links become plain text (the files they
+    name are not next to the report), headings move two levels down."""
+    if result.result_dir is None:
+        return None
+    path = result.result_dir / f"{result.name}.md"
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8", errors="replace")
+    text = re.split(r"^## Machine\s*$", text, flags=re.M)[0]
+    text = re.sub(r"\A\s*# .*\n", "", text)  # its title: the report's section has one
+    text = _LOCAL_LINK.sub(r"\1", _IMAGE.sub("", text))
+    text = re.sub(r"^(#{1,4}) ", r"\1## ", text, flags=re.M)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() or None
+
+
 def headline_numbers(figures: Any, limit: int = 24) -> list[tuple[str, str]]:
     """(dotted key, value) for the scalar figures; lists and the plotted data are left out."""
     from benchmarks.report_figures import STANDARD_FIGURES
@@ -209,7 +237,7 @@ def headline_numbers(figures: Any, limit: int = 24) -> list[tuple[str, str]]:
         elif isinstance(value, bool) or value is None or isinstance(value, str):
             rows.append((prefix, str(value)))
         elif isinstance(value, int | float):
-            rows.append((prefix, f"{value:.4g}" if isinstance(value, float) else str(value)))
+            rows.append((prefix, _number(value)))
 
     walk("", figures)
     return rows

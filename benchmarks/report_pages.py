@@ -7,7 +7,13 @@ import html
 from collections.abc import Sequence
 from datetime import datetime
 
-from benchmarks.report import BenchmarkResult, describe_machine, figures_of, headline_numbers
+from benchmarks.report import (
+    BenchmarkResult,
+    describe_machine,
+    figures_of,
+    headline_numbers,
+    narrative,
+)
 
 STATUS_TEXT = {
     "ran": "ran now",
@@ -29,6 +35,13 @@ figure { margin: 1em 0 2em; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.9em; color: #555; }
 """
+
+
+def _markdown_html(text: str) -> str:
+    """Markdown to HTML with raw HTML escaped (a benchmark's text is data, not markup)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
 
 
 def _when(result: BenchmarkResult) -> str:
@@ -71,6 +84,9 @@ def render_html(results: Sequence[BenchmarkResult], now: datetime) -> str:
             out.append(f"<pre>{esc(r.error)}</pre>")
         if r.data:
             out.append(f"<p>Ran on {esc(_machine(r))}, {esc(_when(r))}.</p>")
+            story = narrative(r)
+            if story:
+                out.append(f'<div class="narrative">{_markdown_html(story)}</div>')
             rows = headline_numbers(figures_of(r.data))
             if rows:
                 out.append("<table><tr><th>figure</th><th>value</th></tr>")
@@ -111,6 +127,9 @@ def render_markdown(results: Sequence[BenchmarkResult], now: datetime) -> str:
             out += ["", "```text", r.error, "```"]
         if r.data:
             out += ["", f"Ran on {_machine(r)}, {_when(r)}."]
+            story = narrative(r)
+            if story:
+                out += ["", story]
             rows = headline_numbers(figures_of(r.data))
             if rows:
                 out += ["", "| figure | value |", "|---|---|"]

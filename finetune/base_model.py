@@ -149,4 +149,23 @@ def base_model_hash(model: Path | str) -> str | None:
     marker = path / MARKER_FILE
     if marker.is_file():
         return json.loads(marker.read_text(encoding="utf-8"))["weights_sha256"]
-    return folder_weights_sha256(path)
+    return _memoised_weights_sha256(path.resolve())
+
+
+def _memoised_weights_sha256(folder: Path) -> str:
+    """Hashing an 8B model reads 16 GB: remember the digest per (path, sizes, mtimes)."""
+    stamp = [
+        (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.iterdir())
+        if p.suffix in _WEIGHT_SUFFIXES or p.name == "config.json"
+    ]
+    key = hashlib.sha256(json.dumps([str(folder), stamp]).encode()).hexdigest()
+    memo = cache_dir() / "model-hashes" / f"{key}.txt"
+    if memo.is_file():
+        return memo.read_text(encoding="utf-8").strip()
+    digest = folder_weights_sha256(folder)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(digest, encoding="utf-8")
+    os.replace(tmp, memo)
+    return digest

@@ -35,8 +35,8 @@ def plan_device(config: TrainConfig, cuda_available: bool | None = None) -> Devi
 
             if not is_bitsandbytes_available():
                 raise RuntimeError(
-                    "this config uses 4-bit loading or an 8-bit optimizer, which need bitsandbytes: "
-                    "pip install 'inkwell[gpu]'"
+                    "this config uses 4-bit loading or an 8-bit optimizer, which need "
+                    "bitsandbytes: pip install 'inkwell[gpu]'"
                 )
         bf16 = training.bf16 and torch.cuda.is_bf16_supported()
         notes = [] if bf16 == training.bf16 else ["this GPU has no bf16: training in fp32"]

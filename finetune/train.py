@@ -70,7 +70,8 @@ def ensure_dataset(
         if card.fingerprint == current:
             return card
         say(
-            "the chapters or data settings changed since `inkwell prepare`: preparing the data again"
+            "the chapters or data settings changed since `inkwell prepare`: "
+            "preparing the data again"
         )
     except PrepareError:
         say("no prepared training data: preparing it now")
@@ -169,7 +170,8 @@ def _train_in(
         )
     if kept < len(train_rows):
         say(
-            f"note: {len(train_rows) - kept} examples had no answer token within max_length: dropped"
+            f"note: {len(train_rows) - kept} examples had no answer token within "
+            "max_length: dropped"
         )
 
     checkpoint = _last_complete_checkpoint(tmp_dir / CHECKPOINTS_DIR) if resume else None
@@ -220,10 +222,8 @@ def _train_in(
         shutil.rmtree(tmp_dir / CHECKPOINTS_DIR, ignore_errors=True)
     (tmp_dir / RUN_STATE_FILE).unlink(missing_ok=True)
     tmp_dir.replace(final_dir)
-    say(
-        f"adapter {name!r}: {state.global_step} steps in {wall:.0f} s, "
-        f"best eval loss {state.best_metric if state.best_metric is not None else 'n/a'} → {final_dir}"
-    )
+    best = "n/a" if state.best_metric is None else f"{state.best_metric:.4f}"
+    say(f"adapter {name!r}: {state.global_step} steps in {wall:.0f} s, best eval loss {best}")
     return final_dir
 
 

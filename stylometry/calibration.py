@@ -236,12 +236,14 @@ def calibrate_units(
     if not impostors:
         raise StyleInputError("impostor texts are too short to calibrate (under 125 words each)")
 
+    # z-score population: the profile's own texts (held-out chapters stay unseen) + impostors
+    own = [t for t in author if t.hash in sources] or author
     pop_level = POPULATION_LEVEL
-    pop_author = [c for t in author for c in t.chunks(pop_level)]
+    pop_author = [c for t in own for c in t.chunks(pop_level)]
     pop_imp = _spread([t.chunks(pop_level) for t in impostors], MAX_CHUNKS)
     if len(pop_author) + len(pop_imp) < 3 * MIN_CHUNKS or len(pop_imp) < MIN_CHUNKS:
         pop_level = UNIT_WORDS
-        pop_author = [u for t in author for u in t.units]
+        pop_author = [u for t in own for u in t.units]
         pop_imp = _spread([t.units for t in impostors], MAX_CHUNKS)
     ref = build_reference(total, pop_author + pop_imp, pop_imp, profile.mode)
     full_view = prepare(total, ref)

@@ -17,7 +17,14 @@ from typing import Literal
 import numpy as np
 
 from stylometry import pacing, readability
-from stylometry.text import WORD_RE, check_text, normalize, paragraphs, sentences
+from stylometry.text import (
+    WORD_RE,
+    StyleInputError,
+    check_text,
+    normalize,
+    paragraphs,
+    sentences,
+)
 
 Mode = Literal["fast", "full"]
 MODES = ("fast", "full")
@@ -154,6 +161,8 @@ def extract(text: str, mode: Mode = "fast") -> Counts:
             opens_quoted = sent.lstrip()[:1] in "\"“‘'"
             kind = pacing.opening_kind(first.group().lower(), opens_quoted)
             other[f"open_{kind}"] += 1
+    if c.n_words == 0:
+        raise StyleInputError("no prose to measure (only headings or markup)")
     other["narration_words"] += sum(narration.values())
     other.update(pacing.narration_counts(narration))
     other.update(readability.readability_counts(c.words))

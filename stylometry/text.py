@@ -65,40 +65,20 @@ def check_text(text: str, where: str = "<text>") -> str:
 
 WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 _PARA_SPLIT = re.compile(r"\n[ \t]*\n\s*")
+_MD_HEADING = re.compile(r"^#{1,6}[ \t].*$", re.M)
 _CURLY_APOSTROPHE = re.compile(r"(?<=[A-Za-z])[’‘](?=[A-Za-z])")
 _SENT_END = re.compile(r"(?<=[.!?])[\"'”’)\]_]*\s+(?=[\"'“‘(\[_]*[A-Z0-9])")
-_ABBREVIATIONS = frozenset(
-    [
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "st",
-        "mt",
-        "jr",
-        "sr",
-        "capt",
-        "col",
-        "gen",
-        "lt",
-        "sgt",
-        "rev",
-        "prof",
-        "hon",
-        "esq",
-        "messrs",
-        "mme",
-        "mlle",
-        "vs",
-        "etc",
-        "no",
-    ]
+_ABBREVIATION_LIST = (
+    "mr mrs ms dr st mt jr sr capt col gen lt sgt rev prof hon esq messrs vs etc no"
 )
+_ABBREVIATIONS = frozenset(_ABBREVIATION_LIST.split())
 
 
 def normalize(text: str) -> str:
-    """Unify line endings and in-word apostrophes; strip the BOM and Gutenberg italics."""
+    """Unify line endings and in-word apostrophes; strip the BOM, Markdown headings (titles
+    are not prose) and Gutenberg italics."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+    text = _MD_HEADING.sub("", text)
     text = _CURLY_APOSTROPHE.sub("'", text)
     return text.replace("_", "")
 

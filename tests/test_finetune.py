@@ -179,6 +179,7 @@ def test_shipped_configs_are_the_documented_ones():
     assert t.gradient_checkpointing and t.gradient_accumulation_steps > 1 and t.warmup_ratio > 0
     lora = load_train_config(LORA)
     assert (lora.lora.r, lora.lora.alpha, lora.quantization.load_in_4bit) == (16, 32, False)
+    assert load_train_config(None) == lora  # no --config means the LoRA config
 
     cpu = plan_device(qlora, cuda_available=False)
     assert (cpu.device, cpu.method, cpu.bf16, cpu.optim) == ("cpu", "LoRA", False, "adamw_torch")

@@ -36,11 +36,18 @@ CATALOGUE = {
 
 
 def save_result(
-    results: Path, name: str, figures: dict, *, plots: dict | None = None, age_hours: float = 0.0
+    results: Path,
+    name: str,
+    figures: dict,
+    *,
+    plots: dict | None = None,
+    markdown: str = "",
+    age_hours: float = 0.0,
 ) -> Path:
     """A result as a benchmark saves it (the shared writer), from a machine of our choosing."""
     with mock.patch("benchmarks.reporting.machine_info", return_value=MACHINE):
-        out = write_report(results / name, name, figures, f"# {name}\n", plots or {})
+        text = f"# {name}\n\n{markdown}"
+        out = write_report(results / name, name, figures, text, plots or {})
     path = out / f"{name}.json"
     stamp = time.time() - age_hours * 3600
     os.utime(path, (stamp, stamp))
@@ -63,7 +70,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         },
         "confusion_matrix": {"labels": ["austen", "dickens", "twain"],
                              "matrix": [[9, 1, 0], [2, 7, 1], [0, 0, 10]]},
-    })  # fmt: skip
+    }, markdown="Three authors <b>held out</b>, see [the data](data.csv).\n\n"
+                "| author | top-1 |\n|---|---|\n| austen | 0.9 |\n")  # fmt: skip
     save_result(results, "continue_latency", {
         "runs": 4,
         "latency_ms": {"cn -> proxy -> vLLM": [3100, 3300, 2900, 3500],
@@ -121,6 +129,15 @@ def test_pages_list_every_benchmark_with_its_status(report: Path) -> None:
         assert "Test CPU 9000, 2 cores, 7.7 GiB RAM, Python 3.11.9, torch 2.13.0, no GPU" in page
         assert "0.93" in page and "812.5" in page  # headline numbers
         assert "style_scores.base" not in page  # plotted data is drawn, not tabulated
+
+
+def test_each_benchmarks_own_write_up_is_included(report: Path) -> None:
+    html = (report / "index.html").read_text(encoding="utf-8")
+    markdown = (report / "README.md").read_text(encoding="utf-8")
+    assert "<td>austen</td>" in html  # its Markdown table, rendered
+    assert "&lt;b&gt;held out&lt;/b&gt;" in html  # its text is data, never markup
+    assert "see the data." in html and "see the data." in markdown  # dead local link dropped
+    assert "| austen | 0.9 |" in markdown
 
 
 def test_figures_are_drawn_and_say_where_they_ran(report: Path) -> None:

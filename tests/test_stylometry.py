@@ -209,6 +209,7 @@ def test_bad_texts_get_clear_errors_or_defined_scores(austen):
         ("\n\n  \t", "empty text"),
         ("... !!! --- 123 ???", "no words"),
         ("a\x00b", "NUL"),
+        ("# Just a Markdown heading\n", "only headings"),
     ]:
         with pytest.raises(StyleInputError, match=problem):
             score(text, austen)

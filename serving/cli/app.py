@@ -16,6 +16,7 @@ from serving.cli import (
     serve_cmd,
     style_cmd,
     train_cmd,
+    up_cmd,
 )
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.command("init")(init_cmd.init)
+app.command("up")(up_cmd.up)
 app.command("serve")(serve_cmd.serve)
 app.command("prepare")(train_cmd.prepare)
 app.command("train")(train_cmd.train)

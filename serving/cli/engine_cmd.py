@@ -67,7 +67,11 @@ def status(
     if json_output:
         typer.echo(result.model_dump_json(indent=2))
     else:
-        started = f"started by inkwell (pid {result.state.pid})" if result.state else "external"
+        started = (
+            f"started by `inkwell engine start`, pid {result.state.pid}"
+            if result.state
+            else "not started by inkwell"
+        )
         typer.echo(f"engine {result.url}: {'healthy' if result.healthy else 'DOWN'} ({started})")
         for name, path in sorted(result.adapters.items()):
             typer.echo(f"  adapter {name}: {path}")

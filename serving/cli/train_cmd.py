@@ -86,6 +86,15 @@ def train(
         bool,
         typer.Option("--resume", help="Continue an interrupted run from its last checkpoint."),
     ] = False,
+    evaluate: Annotated[
+        bool, typer.Option("--evaluate", help="Then evaluate it (`inkwell evaluate`).")
+    ] = False,
+    gate: Annotated[
+        bool, typer.Option("--gate", help="Then gate it (`inkwell gate`); implies --evaluate.")
+    ] = False,
+    engine_url: Annotated[
+        str | None, typer.Option(help="Engine for --evaluate/--gate (default: the started one).")
+    ] = None,
 ) -> None:
     """Train a LoRA adapter (QLoRA on CUDA when the config says so) into
     .inkwell/adapters/<run>/; prepares the data first when it is missing or out of date."""
@@ -100,6 +109,13 @@ def train(
         cfg = load_train_config(config, set_ or [], max_steps=max_steps)
         run_dir = train_adapter(cfg, _book_paths(ws), run_name=run, resume=resume, say=typer.echo)
     typer.echo(f"adapter ready: {run_dir.name} ({run_dir})")
+    if evaluate or gate:
+        from serving.cli.evaluate_cmd import run_evaluation, run_gate
+
+        with user_errors():
+            run_evaluation(workspace, run_dir.name, engine_url)
+            if gate and not run_gate(workspace, run_dir.name, engine_url):
+                raise typer.Exit(1)
 
 
 def merge(

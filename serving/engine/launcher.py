@@ -147,14 +147,22 @@ def terminate(pid: int, grace_s: float = 30.0) -> None:
     except ProcessLookupError:
         return
     _signal_group(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
+    if _wait_group(pid, pgid, grace_s):
+        return
+    _signal_group(pgid, signal.SIGKILL)
+    _wait_group(pid, pgid, 10.0)
+
+
+def _wait_group(pid: int, pgid: int, timeout_s: float) -> bool:
+    """Wait until no process of the group runs; True if that happened in time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
         _reap(pid)
         if not _group_alive(pgid):
-            return
-        time.sleep(0.2)
-    _signal_group(pgid, signal.SIGKILL)
-    _reap(pid)
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,9 +36,10 @@ class TraceRecord:
     error: str | None = None
 
     def line(self) -> bytes:
-        data = asdict(self)
-        data.pop("started")
-        return orjson.dumps(data) + b"\n"
+        return orjson.dumps({name: getattr(self, name) for name in _LINE_FIELDS}) + b"\n"
+
+
+_LINE_FIELDS = tuple(f.name for f in fields(TraceRecord) if f.name != "started")
 
 
 class TraceWriter:

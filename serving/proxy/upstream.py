@@ -32,6 +32,8 @@ class Upstream:
         self.base_url = base_url.rstrip("/")
         self.display_url = redact_url(self.base_url)
         self.connect_timeout_s = connect_timeout_s
+        # Absolute URLs parsed once per route: the hot path skips joining base URL and path.
+        self._urls: dict[str, httpx.URL] = {}
         self.client = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(request_timeout_s, connect=connect_timeout_s),
@@ -70,7 +72,8 @@ class Upstream:
 
     async def open(self, path: str, payload: bytes) -> httpx.Response:
         """POST a JSON payload and return the response with its body still unread."""
-        request = self.client.build_request("POST", path, content=payload, headers=JSON_HEADERS)
+        url = self._urls.get(path) or self._urls.setdefault(path, httpx.URL(self.base_url + path))
+        request = self.client.build_request("POST", url, content=payload, headers=JSON_HEADERS)
         try:
             return await self.client.send(request, stream=True)
         except httpx.HTTPError as exc:
