@@ -26,7 +26,7 @@ STATUS_TEXT = {
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1em;
        color: #222; line-height: 1.45; }
-table { border-collapse: collapse; margin: 0.6em 0 1.2em; }
+table { border-collapse: collapse; margin: 0.6em 0 1.2em; display: block; overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 .failed, .missing { color: #b00020; font-weight: 600; }
 .stale { color: #a66300; }
@@ -87,7 +87,7 @@ def render_html(results: Sequence[BenchmarkResult], now: datetime) -> str:
             story = narrative(r)
             if story:
                 out.append(f'<div class="narrative">{_markdown_html(story)}</div>')
-            rows = headline_numbers(figures_of(r.data))
+            rows = [] if story else headline_numbers(figures_of(r.data))
             if rows:
                 out.append("<table><tr><th>figure</th><th>value</th></tr>")
                 out += [f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in rows]
@@ -130,7 +130,7 @@ def render_markdown(results: Sequence[BenchmarkResult], now: datetime) -> str:
             story = narrative(r)
             if story:
                 out += ["", story]
-            rows = headline_numbers(figures_of(r.data))
+            rows = [] if story else headline_numbers(figures_of(r.data))
             if rows:
                 out += ["", "| figure | value |", "|---|---|"]
                 out += [f"| {_md_cell(k)} | {_md_cell(v)} |" for k, v in rows]

@@ -163,10 +163,12 @@ def _train_in(
         model, tokenizer, train_rows, eval_rows, config, plan, tmp_dir / CHECKPOINTS_DIR, progress
     )
     kept = len(trainer.train_dataset)
-    if kept == 0:
+    if kept == 0 or len(trainer.eval_dataset) == 0:
+        split = "training" if kept == 0 else "validation"
         raise TrainError(
-            f"training.max_length ({config.training.max_length}) leaves no room for any answer "
-            "token after the prompt; raise it or lower data.context_tokens"
+            f"training.max_length ({config.training.max_length}) leaves no room for an answer "
+            f"token after the prompt in any {split} example; raise it or lower "
+            "data.context_tokens"
         )
     if kept < len(train_rows):
         say(

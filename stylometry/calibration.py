@@ -39,6 +39,7 @@ POPULATION_LEVEL = 1000
 MIN_CHUNKS = 6
 MIN_EVAL_AUTHOR = 5
 MAX_CHUNKS = 300  # per side and level
+IMPOSTOR_WORDS_PER_TEXT = 40_000  # enough chunks per impostor; keeps `full` mode bearable
 L2 = 0.01  # ridge on the weights; the loss is a class-balanced mean
 
 
@@ -66,8 +67,13 @@ class TextUnits:
         return self._chunks[k]
 
 
-def text_units(text: str, mode: str) -> TextUnits:
-    units = [extract(piece, mode) for piece in chunk_paragraphs(text, UNIT_WORDS)]
+def text_units(text: str, mode: str, max_words: int | None = None) -> TextUnits:
+    """Cut a text into units; with max_words, only its first max_words words are used."""
+    pieces = chunk_paragraphs(text, UNIT_WORDS)
+    if max_words is not None:
+        pieces = pieces[: max(1, max_words // UNIT_WORDS)]
+        text = "\n\n".join(pieces)
+    units = [extract(piece, mode) for piece in pieces]
     return TextUnits(text_hash(text), units, extract(text, mode))
 
 
@@ -212,15 +218,15 @@ def calibrate(
         unit="text",
     )
 
-    def units(texts: Sequence[str]) -> list[TextUnits]:
+    def units(texts: Sequence[str], max_words: int | None = None) -> list[TextUnits]:
         out = []
         for t in texts:
-            out.append(text_units(t, profile.mode))
+            out.append(text_units(t, profile.mode, max_words))
             bar.update()
         return out
 
     author = units(author_texts)
-    impostors = units(impostor_texts)
+    impostors = units(impostor_texts, IMPOSTOR_WORDS_PER_TEXT)
     bar.close()
     return calibrate_units(profile, author, impostors)
 

@@ -57,11 +57,6 @@ class Counts:
     punctuation: Counter = field(default_factory=Counter)
     other: Counter = field(default_factory=Counter)  # readability + pacing counts
 
-    def __add__(self, other: Counts) -> Counts:
-        return Counts(
-            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
-        )
-
     def __sub__(self, other: Counts) -> Counts:
         out = {}
         for f in fields(self):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -53,8 +54,6 @@ class Calibration(BaseModel):
 
     def level_for(self, n_words: int) -> LevelCalibration:
         """The calibration made for the text length closest to n_words (in log scale)."""
-        import math
-
         return min(self.levels, key=lambda lv: abs(math.log(max(n_words, 1) / lv.words)))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from serving.config import GateConfig
 from serving.evaluation import EvalSettings, EvaluationResult, decide
-from serving.evaluation.evaluate import ModelResult
+from serving.evaluation.evaluate import Comparison, ModelResult
 from serving.evaluation.stats import bootstrap_mean, paired_bootstrap
 
 GATE = GateConfig(margin=2.0, confidence=0.95, bootstrap_samples=2000)
@@ -29,8 +29,6 @@ def result(candidate: list[float], live: list[float] | None, base: list[float],
         models["live"] = model("live", "old", live, [nll["live"]] * n)
     models["candidate"] = model("candidate", "new", candidate, [nll["candidate"]] * n)
     comparisons = {}
-    from serving.evaluation.evaluate import Comparison
-
     for role, other in models.items():
         if role == "candidate":
             continue

@@ -127,7 +127,7 @@ def test_pages_list_every_benchmark_with_its_status(report: Path) -> None:
         assert "MISSING" in page and "no saved result" in page
         assert "old saved result" in page  # the 72 h old gate result, shown but flagged
         assert "Test CPU 9000, 2 cores, 7.7 GiB RAM, Python 3.11.9, torch 2.13.0, no GPU" in page
-        assert "0.93" in page and "812.5" in page  # headline numbers
+        assert "812.5" in page  # headline numbers of a result without its own write-up
         assert "style_scores.base" not in page  # plotted data is drawn, not tabulated
 
 

@@ -14,7 +14,8 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option(
         "--config",
-        help="Training config, e.g. configs/lora_style_transfer.yaml (default: built-in defaults).",
+        help="Training config, e.g. configs/qlora_style_transfer.yaml (default: the values of "
+        "configs/lora_style_transfer.yaml).",
     ),
 ]
 SetOpt = Annotated[

@@ -51,7 +51,8 @@ def record_for_run(ws: Workspace, name: str) -> AdapterRecord:
         name=name,
         path=str(folder.relative_to(ws.root)),
         base_model=str(
-            manifest.get("base_model_name") or manifest.get("base_model")
+            manifest.get("base_model_name")
+            or manifest.get("base_model")
             or ws.config.engine.base_model
         ),
         manifest_digest=hashlib.sha256(raw).hexdigest(),
