@@ -151,10 +151,14 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def run(workspace: Workspace, settings: ServerConfig) -> None:
-    """Serve the proxy until interrupted (uvloop + httptools, no access log: traces record it)."""
+    """Serve the proxy until interrupted."""
+    serve_socket(workspace, settings, bind(settings.host, settings.port))
+
+
+def serve_socket(workspace: Workspace, settings: ServerConfig, sock: socket.socket) -> None:
+    """Serve on an already bound socket (uvloop + httptools, no access log: traces record it)."""
     import uvicorn
 
-    sock = bind(settings.host, settings.port)
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get(
         settings.api_key_env
     ):
