@@ -2,7 +2,7 @@
 
 The same requests go, in one run, straight to the engine and through each proxy in front of the
 same engine: Inkwell with lore switched off, Inkwell with lore retrieved from a store of 10,000+
-chunks, and LiteLLM's proxy. The engine is the scripted STAND-IN (tests/fixtures/upstream.py, its
+chunks, and LiteLLM's proxy. The engine is the scripted STAND-IN (benchmarks/stand_in_engine.py, its
 own process, answering at once), so every millisecond measured beyond the direct path is the
 proxy's. Each path runs at 1, 8 and 64 concurrent clients, streaming and not; added latency is
 the proxy's percentile minus the direct percentile, TTFT added is the same for the first streamed
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import os
 import random
 import signal
@@ -33,7 +32,9 @@ import yaml
 NAME = "proxy_overhead"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results" / NAME
-STAND_IN = REPO_ROOT / "tests" / "fixtures" / "upstream.py"
+# LiteLLM pins older openai/huggingface_hub/filelock than Inkwell needs: it lives in its own venv.
+LITELLM_VENV = REPO_ROOT / ".cache" / "litellm-venv"
+LITELLM_REQUIREMENT = "litellm[proxy]>=1.80"
 CONCURRENCY = (1, 8, 64)
 LITELLM_KEY = "sk-inkwell-bench-only"
 TARGETS = ("direct", "inkwell-lore-off", "inkwell-lore-on", "litellm")
@@ -89,13 +90,18 @@ WORDS = [
 ]
 
 
-def _stand_in() -> Any:
-    """The stand-in's module, loaded by path (`tests` is not an installed package)."""
-    spec = importlib.util.spec_from_file_location("inkwell_stand_in_engine", STAND_IN)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def litellm_executable(venv: Path = LITELLM_VENV) -> Path:
+    """The `litellm` command from its own venv, created with `litellm[proxy]` on first use."""
+    command = venv / "bin" / "litellm"
+    if command.exists():
+        return command
+    print(f"installing {LITELLM_REQUIREMENT} into {venv} (first use; a few minutes)", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, LITELLM_REQUIREMENT], check=True)
+    if not command.exists():
+        raise RuntimeError(f"installing {LITELLM_REQUIREMENT} did not provide {command}")
+    return command
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,7 +265,7 @@ def litellm_cmd(engine_url: str, port: int, out_dir: Path) -> list[str]:
         )
     )
     return [
-        str(Path(sys.executable).parent / "litellm"),
+        str(litellm_executable()),
         "--config",
         str(config),
         "--host",
@@ -407,19 +413,19 @@ def run(
     """Measure all paths at 1, 8 and 64 clients; returns the JSON report's path.
     `requests` is the count per cell at 8 clients (half at 1 client, double at 64)."""
     from benchmarks.reporting import write_report
+    from benchmarks.stand_in_engine import ScriptedUpstream, free_port
 
     out_dir = out_dir or RESULTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     ws, chunk_count, names = build_workspace(out_dir / "workspace", chunks)
     load_at_start = os.getloadavg()[0]
-    stand_in = _stand_in()
-    engine = stand_in.ScriptedUpstream().start()
+    engine = ScriptedUpstream().start()
     rows: list[dict[str, Any]] = []
     retrieval_by_cell: dict[str, dict[str, float]] = {}
     try:
         engine.set_default({"kind": "reply", "text": REPLY, "chunks": 16})
-        inkwell_port, litellm_port = stand_in.free_port(), stand_in.free_port()
+        inkwell_port, litellm_port = free_port(), free_port()
         logs = out_dir / "logs"
         logs.mkdir(exist_ok=True)
         with contextlib.ExitStack() as stack:
@@ -503,7 +509,7 @@ def run(
                         print(_row_line(row), flush=True)
             # The proxy's event loop under pyinstrument (lore off, 8 clients, both modes).
             profile_path = out_dir / "profile_proxy.txt"
-        _profile_proxy(ws, engine.url, names, profile_path, logs, stand_in.free_port())
+        _profile_proxy(ws, engine.url, names, profile_path, logs, free_port())
     finally:
         engine.stop()
     retrieval_alone = profile_retrieval(ws, names, out_dir)

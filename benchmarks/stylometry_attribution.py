@@ -220,6 +220,11 @@ def run(
     confusion = np.zeros((len(candidates), len(candidates)), dtype=int)
     for t, p in zip(truth, values["inkwell"].argmax(axis=1), strict=True):
         confusion[t, p] += 1
+    per_author = {
+        a: f"{confusion[i, i]}/{confusion[i].sum()}"
+        for i, a in enumerate(candidates)
+        if confusion[i].sum()
+    }
     figures = {
         "corpus": str(Path(corpus).resolve()),
         "words": words,
@@ -231,6 +236,7 @@ def run(
         "words_per_s": speed,
         "demo_book": demo,
         "confusion": {"labels": candidates, "matrix": confusion.tolist()},
+        "inkwell_top1_per_author": per_author,
         "calibration_auc": {
             a: {lv.words: round(lv.auc, 4) for lv in p.calibration.levels}
             for a, p in profiles.items()
@@ -256,6 +262,8 @@ Corpus `{figures["corpus"]}`: {len(candidates)} candidate authors, {len(samples)
 | method | top-1 | AUC |
 |---|---|---|
 {rows}
+
+Right per author (inkwell): {", ".join(f"{a} {v}" for a, v in per_author.items())}.
 
 `inkwell` is the calibrated combined style score; Cosine/Burrows' Delta and sentence length
 are its single components; `faststylometry_burrows_delta` is the faststylometry package

@@ -52,9 +52,18 @@ class EngineConfig(_Strict):
     extra_args: list[str] = Field(default_factory=list)
 
 
+class JudgeConfig(_Strict):
+    """An OpenAI-compatible LLM used as a pairwise style judge (optional, never the only signal)."""
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str = "INKWELL_JUDGE_API_KEY"
+
+
 class StyleConfig(_Strict):
     profile: Literal["fast", "full"] = "fast"
     reference_corpus: str | None = None
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
 
 
 class GateConfig(_Strict):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -14,23 +13,6 @@ app = typer.Typer(no_args_is_help=True)
 WorkspaceOpt = Annotated[
     Path, typer.Option("--workspace", "-w", help="The book's workspace (default: here).")
 ]
-
-
-def profile_path(ws) -> Path:
-    return ws.state_dir / "style" / "profile.json"
-
-
-def _reference_dir(ws, reference: Path | None) -> Path:
-    if reference is not None:
-        return reference
-    configured = ws.config.style.reference_corpus
-    if not configured:
-        raise ValueError(
-            "calibration needs other writers' prose: set style.reference_corpus in "
-            f"{ws.root / 'inkwell.yaml'} or pass --reference DIR (DIR/<author>/*.txt)"
-        )
-    path = Path(configured).expanduser()
-    return path if path.is_absolute() else ws.root / path
 
 
 @app.command("profile")
@@ -45,29 +27,12 @@ def profile(
     """Build the author profile from the training chapters, calibrate it (held-out chapters
     vs other writers) and save it to .inkwell/style/profile.json."""
     from serving.cli.errors import user_errors
+    from serving.style import build_workspace_profile
     from serving.workspace import Workspace
-    from stylometry import build_profile, calibrate, load_corpus, read_text, score
 
     with user_errors():
-        ws = Workspace.load(workspace)
-        training = [read_text(p) for p in ws.training_chapters()]
-        held_paths = ws.held_out_chapters()
-        held = [read_text(p) for p in held_paths]
-        if not training:
-            raise ValueError(f"{ws.chapters_dir}: no training chapters to build a profile from")
-        impostors = [
-            t
-            for books in load_corpus(_reference_dir(ws, reference)).values()
-            for t in books.values()
-        ]
-        built = build_profile(
-            training, ws.root.name, mode or ws.config.style.profile, progress=True
-        )
-        calibrated = calibrate(built, training + held, impostors, progress=True)
-        path = calibrated.save(profile_path(ws))
-        held_scores = [
-            (p.name, score(t, calibrated)) for p, t in zip(held_paths, held, strict=True)
-        ]
+        built = build_workspace_profile(Workspace.load(workspace), reference, mode)
+    calibrated, path, held_scores = built.profile, built.path, built.held_out_scores
     cal = calibrated.calibration
     typer.echo(
         f"profile: {path} ({calibrated.n_words:,} words, {calibrated.n_texts} chapters, "
@@ -84,21 +49,6 @@ def profile(
         typer.echo(f"held-out {name}: {report.overall:.1f} — {report.explanation}")
 
 
-def _judge(ws, url: str | None, model: str | None, key_env: str):
-    if not url:
-        return None
-    from stylometry import read_text
-    from stylometry.judge import Judge
-
-    if not model:
-        raise ValueError("--judge-url needs --judge-model")
-    chapters = ws.training_chapters()[:3] + ws.held_out_chapters()[:1]
-    if len(chapters) < 2:
-        raise ValueError("the judge needs at least two chapters for reference excerpts")
-    refs = [read_text(p)[:2500] for p in chapters]
-    return Judge(url, model, refs, api_key=os.environ.get(key_env))
-
-
 @app.command("score")
 def score_cmd(
     files: Annotated[list[Path], typer.Argument(help="Text files to score.")],
@@ -112,18 +62,20 @@ def score_cmd(
     ] = None,
     judge_model: Annotated[str | None, typer.Option(help="The judge's model name.")] = None,
     judge_key_env: Annotated[
-        str, typer.Option(help="Environment variable holding the judge's API key.")
-    ] = "INKWELL_JUDGE_API_KEY",
+        str | None,
+        typer.Option(help="Environment variable holding the judge's API key (style.judge)."),
+    ] = None,
 ) -> None:
     """Score texts 0-100 against the author profile, with the per-part breakdown."""
     from serving.cli.errors import user_errors
+    from serving.style import profile_path, workspace_judge
     from serving.workspace import Workspace
     from stylometry import AuthorProfile, read_text, score
 
     with user_errors():
         ws = Workspace.load(workspace) if profile_file is None or judge_url else None
         prof = AuthorProfile.load(profile_file or profile_path(ws))
-        judge = _judge(ws, judge_url, judge_model, judge_key_env) if ws else None
+        judge = workspace_judge(ws, judge_url, judge_model, judge_key_env) if ws else None
         reports = [(f, score(read_text(f), prof, judge=judge)) for f in files]
     if as_json:
         typer.echo(json.dumps([{"file": str(f), **r.to_dict()} for f, r in reports], indent=2))
