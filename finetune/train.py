@@ -288,6 +288,7 @@ def make_trainer(
         bf16=plan.bf16,
         eval_strategy="steps",
         eval_steps=t.eval_steps,
+        eval_on_start=True,  # the manifest's loss curve starts from the untrained base
         save_strategy="steps",
         save_steps=t.save_steps,
         save_total_limit=t.save_total_limit,

@@ -1,28 +1,39 @@
 """Lore: story-bible parsing, chunking, embeddings, the Chroma store, retrieval and prompt
-injection. Imports nothing else of Inkwell's."""
+injection. Imports nothing else of Inkwell's.
 
-from rag.config import RetrievalConfig, StoreConfig
-from rag.entry import LoreEntry, LoreFileError, SecondaryKeys
-from rag.ingest import IngestReport, ingest
-from rag.inject import inject_chat, lore_prefix
-from rag.parse_dir import parse_lore_dir
-from rag.retrieve import LoreHit, Retriever
-from rag.store import LoreStore, StoreError, open_store
+Exports resolve lazily, so that importing `rag.config` (every CLI start does) does not pull in
+chromadb and torch."""
 
-__all__ = [
-    "IngestReport",
-    "LoreEntry",
-    "LoreFileError",
-    "LoreHit",
-    "LoreStore",
-    "RetrievalConfig",
-    "Retriever",
-    "SecondaryKeys",
-    "StoreConfig",
-    "StoreError",
-    "ingest",
-    "inject_chat",
-    "lore_prefix",
-    "open_store",
-    "parse_lore_dir",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "RetrievalConfig": "rag.config",
+    "StoreConfig": "rag.config",
+    "LoreEntry": "rag.entry",
+    "LoreFileError": "rag.entry",
+    "SecondaryKeys": "rag.entry",
+    "IngestReport": "rag.ingest",
+    "ingest": "rag.ingest",
+    "inject_chat": "rag.inject",
+    "lore_prefix": "rag.inject",
+    "parse_lore_dir": "rag.parse_dir",
+    "LoreHit": "rag.retrieve",
+    "Retriever": "rag.retrieve",
+    "LoreStore": "rag.store",
+    "StoreError": "rag.store",
+    "open_store": "rag.store",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rag' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

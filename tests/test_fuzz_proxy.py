@@ -7,6 +7,7 @@ STAND-IN engine (benchmarks/stand_in_engine.py), which answers every forwarded r
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -22,10 +23,10 @@ from serving.proxy.protocol import ChatCompletionRequest, CompletionRequest, par
 from serving.workspace import Workspace, init_workspace
 from tests.fixtures.upstream import ScriptedUpstream, running_proxy
 
-# Bounded budget: about 600 HTTP cases and 600 in-process cases, well under a minute.
-SCHEMA_EXAMPLES = 40  # per operation and generation mode
-HTTP_EXAMPLES = 120
-MODEL_EXAMPLES = 300
+# Bounded budget: about 400 HTTP cases and 400 in-process cases.
+SCHEMA_EXAMPLES = 25  # per operation and generation mode
+HTTP_EXAMPLES = 80
+MODEL_EXAMPLES = 400
 FUZZ = settings(
     deadline=None,
     database=None,
@@ -33,7 +34,13 @@ FUZZ = settings(
     suppress_health_check=list(HealthCheck),
 )
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats()
+    | st.text(max_size=40)
+)
 json_values = st.recursive(
     json_scalars,
     lambda inner: (
@@ -68,7 +75,8 @@ messages = st.lists(
 )
 inkwell_options = (
     st.fixed_dictionaries(
-        {}, optional={"lore": json_values, "chapter": st.integers() | json_values}
+        {},
+        optional={"lore": json_values, "chapter": st.integers(-(2**63), 2**63 - 1) | json_values},
     )
     | json_values
 )
@@ -172,16 +180,17 @@ def test_schemathesis_every_operation_valid_and_invalid_bodies(proxy):
             check()
 
         for operation in operations:
-            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                fuzz(operation, mode)
+            fuzz(operation, GenerationMode.POSITIVE)
+            if operation.method.upper() == "POST":  # GETs take no input to get wrong
+                fuzz(operation, GenerationMode.NEGATIVE)
     print(f"schemathesis cases: {ran}")
-    assert sum(ran.values()) >= 4 * SCHEMA_EXAMPLES
+    assert sum(ran.values()) >= 6 * SCHEMA_EXAMPLES
 
 
 def _content(kwargs: dict[str, Any]) -> bytes | None:
     """The request body schemathesis built, as bytes (JSON bodies arrive as Python values)."""
     if "json" in kwargs:
-        return orjson.dumps(kwargs["json"], option=orjson.OPT_NON_STR_KEYS)
+        return json.dumps(kwargs["json"]).encode()  # json: integers of any size
     data = kwargs.get("data")
     return data.encode() if isinstance(data, str) else data
 

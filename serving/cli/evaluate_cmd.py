@@ -51,6 +51,7 @@ def run_evaluation(workspace: Path, run: str, engine_url: str | None, **override
     from serving.engine import EngineClient, EngineError, resolve_engine_url
     from serving.evaluation import EvalSettings, evaluate_run
     from serving.evaluation.evaluate import EVALUATION_DIR
+    from serving.style import workspace_judge
     from serving.workspace import Workspace
 
     ws = Workspace.load(workspace)
@@ -59,7 +60,7 @@ def run_evaluation(workspace: Path, run: str, engine_url: str | None, **override
     with EngineClient(url) as client:
         if not client.is_healthy():
             raise EngineError(f"no engine answers at {url}; run `inkwell engine start` first")
-        result = evaluate_run(ws, run, client, settings, say=typer.echo)
+        result = evaluate_run(ws, run, client, settings, judge=workspace_judge(ws), say=typer.echo)
     for model in result.models.values():
         typer.echo(
             f"{model.role:9s} {model.name:24s} style {model.style.mean:5.1f} "

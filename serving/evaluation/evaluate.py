@@ -302,19 +302,12 @@ def yardstick_profile(ws: Workspace, texts: list[str], progress: bool = True):
 
 
 def impostor_texts(ws: Workspace) -> list[str]:
-    """Other writers' books from style.reference_corpus (DIR/<author>/*.txt; a relative DIR is
-    relative to the workspace), each cut to its first IMPOSTOR_WORDS words."""
+    """Other writers' books from the workspace's reference corpus (style.reference_corpus,
+    DIR/<author>/*.txt), each cut to its first IMPOSTOR_WORDS words."""
     import stylometry
+    from serving.style import reference_dir
 
-    configured = ws.config.style.reference_corpus
-    if not configured:
-        raise EvaluationInputError(
-            f"{ws.root / 'inkwell.yaml'}: style.reference_corpus is not set; the style score "
-            "is calibrated against other writers, so point it at a folder of their books "
-            "(DIR/<author>/*.txt)"
-        )
-    folder = Path(configured).expanduser()
-    corpus = stylometry.load_corpus(folder if folder.is_absolute() else ws.root / folder)
+    corpus = stylometry.load_corpus(reference_dir(ws))
     return [
         " ".join(text.split(" ")[:IMPOSTOR_WORDS])
         for books in corpus.values()
