@@ -34,7 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results" / NAME
 # LiteLLM pins older openai/huggingface_hub/filelock than Inkwell needs: it lives in its own venv.
 LITELLM_VENV = REPO_ROOT / ".cache" / "litellm-venv"
-LITELLM_REQUIREMENT = "litellm[proxy]>=1.80"
+LITELLM_REQUIREMENT = "litellm[proxy]==1.106.2"  # the version measured so far
 CONCURRENCY = (1, 8, 64)
 LITELLM_KEY = "sk-inkwell-bench-only"
 TARGETS = ("direct", "inkwell-lore-off", "inkwell-lore-on", "litellm")

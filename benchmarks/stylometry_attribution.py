@@ -1,12 +1,15 @@
 """Authorship attribution on a DIR/<author>/*.txt corpus: does the style score pick the
 right author, and how does it compare with plain Delta and with the faststylometry package?
 
-For every author with two or more books the last book (by file name) is held out and cut
-into `words`-word samples; profiles come from the other books (authors with one book are
-candidates only). Each profile is calibrated against the other candidates' profile books,
-so no held-out sample is ever seen in training or calibration. Every sample is scored
-against every profile; top-1 is the best-scoring profile, AUC pools all (sample, profile)
-pairs with "same author" as the positive class.
+Headline split: for every author with two or more books the last book (by file name) is
+held out and cut into `words`-word samples; profiles come from the other books (authors with
+one book are candidates only). Rotation (leave one book out): split r holds out each author's
+r-th book instead, and the report gives the mean over these splits next to the headline, so
+the figure does not hinge on which book happens to sort last. Each profile is calibrated
+against the other candidates' profile books, so no held-out sample is ever seen in training
+or calibration; faststylometry gets the same training books and samples. Every sample is
+scored against every profile; top-1 is the best-scoring profile, AUC pools all (sample,
+profile) pairs with "same author" as the positive class.
 
 Run: `inkwell bench stylometry --corpus ../shared/corpora/dev [--json] [--words 5000]`."""
 
@@ -22,7 +25,7 @@ from tqdm import tqdm
 
 from stylometry.calibration import TextUnits, auc, calibrate_units, text_units
 from stylometry.corpus import load_corpus
-from stylometry.features import extract
+from stylometry.features import Counts, extract
 from stylometry.profile import AuthorProfile, data_hash, profile_from_counts
 from stylometry.score import score_counts
 from stylometry.text import chunk_paragraphs, read_text
@@ -128,6 +131,88 @@ def _demo_check(
     }
 
 
+def _splits(books: dict[str, dict[str, str]]) -> list[dict[str, str]]:
+    """The headline split (each author's last book by file name held out), then the rotation:
+    split r holds out every author's r-th book (authors with fewer books serve as candidates
+    only); splits with fewer than two held-out authors are skipped."""
+    named = {a: sorted(b) for a, b in books.items() if len(b) >= 2}
+    headline = {a: names[-1] for a, names in named.items()}
+    rotation = []
+    for r in range(max((len(n) for n in named.values()), default=0)):
+        held = {a: names[r] for a, names in named.items() if r < len(names)}
+        if len(held) >= 2:
+            rotation.append(held)
+    return [headline, *rotation]
+
+
+def _evaluate_split(
+    books: dict[str, dict[str, str]],
+    units: dict[str, dict[str, TextUnits]],
+    samples: dict[tuple[str, str], list[tuple[str, Counts]]],
+    held: dict[str, str],
+    mode: str,
+    progress: bool,
+    label: str,
+) -> dict:
+    """Profiles and calibration from the books not held out, every method scored on the
+    held-out books' samples. Returns the method figures, the confusion matrix and the
+    calibrated profiles."""
+    candidates = sorted(books)
+    train_names = {a: [n for n in sorted(books[a]) if n != held.get(a)] for a in candidates}
+    profiles = {}
+    for a in tqdm(candidates, desc=f"calibrate ({label})", disable=not progress, unit="author"):
+        own = [units[a][n] for n in train_names[a]]
+        impostors = [units[b][n] for b in candidates if b != a for n in train_names[b]]
+        texts = [books[a][n] for n in train_names[a]]
+        profiles[a] = calibrate_units(_profile(a, own, texts, mode), own, impostors)
+    split_samples = [s for a, book in sorted(held.items()) for s in samples[(a, book)]]
+    truth = np.array([candidates.index(a) for a, _, _ in split_samples])
+    values = {m: np.zeros((len(split_samples), len(candidates))) for m in METHODS}
+    for i, (_, _, counts) in enumerate(
+        tqdm(split_samples, desc=f"score ({label})", disable=not progress, unit="sample")
+    ):
+        for j, a in enumerate(candidates):
+            r = score_counts(counts, profiles[a])
+            values["inkwell"][i, j] = r.overall
+            values["cosine_delta"][i, j] = -r.distances["cosine_delta"]
+            values["burrows_delta"][i, j] = -r.distances["burrows_delta"]
+            values["sentence_length"][i, j] = -r.distances["sentence_lengths"]
+    methods = {m: _method_figures(values[m], truth) for m in METHODS}
+    fs = faststylometry_delta(
+        {a: [books[a][n] for n in train_names[a]] for a in candidates},
+        [text for _, text, _ in split_samples],
+    )
+    methods["faststylometry_burrows_delta"] = _method_figures(-fs, truth)
+    confusion = np.zeros((len(candidates), len(candidates)), dtype=int)
+    for t, p in zip(truth, values["inkwell"].argmax(axis=1), strict=True):
+        confusion[t, p] += 1
+    per_author = {
+        a: f"{confusion[i, i]}/{confusion[i].sum()}"
+        for i, a in enumerate(candidates)
+        if confusion[i].sum()
+    }
+    return {
+        "held_out_books": held,
+        "samples": len(split_samples),
+        "methods": methods,
+        "inkwell_top1_per_author": per_author,
+        "confusion": confusion,
+        "profiles": profiles,
+        "sample_counts": [(a, c) for a, _, c in split_samples],
+    }
+
+
+def _rotation_mean(splits: list[dict]) -> dict[str, dict[str, float]]:
+    names = splits[0]["methods"]
+    return {
+        m: {
+            k: round(float(np.mean([s["methods"][m][k] for s in splits])), 4)
+            for k in ("top1", "auc")
+        }
+        for m in names
+    }
+
+
 def _confusion_plot(confusion: np.ndarray, names: list[str], words: int):
     import matplotlib.pyplot as plt
 
@@ -153,60 +238,45 @@ def run(
     demo_chapters: Path | None = DEMO_CHAPTERS,
     progress: bool = True,
 ) -> dict:
-    """Run the benchmark, write the report, return the figures."""
+    """Run the benchmark (headline split, then the rotation), write the report, return the
+    figures."""
     from benchmarks.reporting import write_report
 
     books = load_corpus(corpus)
     candidates = sorted(books)
-    test_books = {a: sorted(b)[-1] for a, b in books.items() if len(b) >= 2}
-    train_texts = {
-        a: [t for n, t in sorted(b.items()) if n != test_books.get(a)] for a, b in books.items()
-    }
-    if len(test_books) < 2:
+    splits = _splits(books)
+    if len(splits[0]) < 2:
         raise ValueError(f"{corpus}: need at least two authors with two or more books")
 
-    bar = tqdm(
-        total=sum(len(t) for t in train_texts.values()),
-        desc="features",
-        disable=not progress,
-        unit="book",
-    )
-    units: dict[str, list[TextUnits]] = {}
+    n_books = sum(len(b) for b in books.values())
+    bar = tqdm(total=n_books, desc="features", disable=not progress, unit="book")
+    units: dict[str, dict[str, TextUnits]] = {}
+    samples: dict[tuple[str, str], list[tuple[str, str, Counts]]] = {}
+    held_any = {(a, n) for split in splits for a, n in split.items()}
     for a in candidates:
-        units[a] = []
-        for t in train_texts[a]:
-            units[a].append(text_units(t, mode))
+        units[a] = {}
+        for name, text in sorted(books[a].items()):
+            units[a][name] = text_units(text, mode)
+            if (a, name) in held_any:
+                pieces = _evenly(chunk_paragraphs(text, words), MAX_SAMPLES_PER_BOOK)
+                samples[(a, name)] = [(a, p, extract(p, mode)) for p in pieces]
             bar.update()
     bar.close()
 
-    profiles = {}
-    for a in tqdm(candidates, desc="calibrate", disable=not progress, unit="author"):
-        impostors = [u for b in candidates if b != a for u in units[b]]
-        profiles[a] = calibrate_units(
-            _profile(a, units[a], train_texts[a], mode), units[a], impostors
+    results = [
+        _evaluate_split(
+            books, units, samples, held, mode, progress, "headline" if i == 0 else f"rotation {i}"
         )
+        for i, held in enumerate(splits)
+    ]
+    head, rotation = results[0], results[1:]
+    rotation_mean = _rotation_mean(rotation)
+    methods = {
+        m: {**v, "rotation_top1": rotation_mean[m]["top1"], "rotation_auc": rotation_mean[m]["auc"]}
+        for m, v in head["methods"].items()
+    }
 
-    samples: list[tuple[str, str]] = []
-    for a, book in sorted(test_books.items()):
-        pieces = _evenly(chunk_paragraphs(books[a][book], words), MAX_SAMPLES_PER_BOOK)
-        samples += [(a, p) for p in pieces]
-    truth = np.array([candidates.index(a) for a, _ in samples])
-    values = {m: np.zeros((len(samples), len(candidates))) for m in METHODS}
-    sample_counts = []
-    for i, (_, text) in enumerate(tqdm(samples, desc="score", disable=not progress, unit="sample")):
-        counts = extract(text, mode)
-        sample_counts.append(counts)
-        for j, a in enumerate(candidates):
-            r = score_counts(counts, profiles[a])
-            values["inkwell"][i, j] = r.overall
-            values["cosine_delta"][i, j] = -r.distances["cosine_delta"]
-            values["burrows_delta"][i, j] = -r.distances["burrows_delta"]
-            values["sentence_length"][i, j] = -r.distances["sentence_lengths"]
-    methods = {m: _method_figures(values[m], truth) for m in METHODS}
-    fs = faststylometry_delta(train_texts, [t for _, t in samples])
-    methods["faststylometry_burrows_delta"] = _method_figures(-fs, truth)
-
-    longest = max((t for ts in train_texts.values() for t in ts), key=len)
+    longest = max((t for bs in books.values() for t in bs.values()), key=len)
     speed = {
         "fast": round(words_per_second(longest, "fast")),
         "full": round(words_per_second(longest[:30000], "full")),
@@ -214,35 +284,52 @@ def run(
 
     demo = None
     if demo_chapters is not None and Path(demo_chapters).is_dir():
-        others = list(zip([a for a, _ in samples], sample_counts, strict=True))
-        demo = _demo_check(units, others, Path(demo_chapters), mode)
+        train_units = {
+            a: [u for n, u in units[a].items() if n != splits[0].get(a)] for a in candidates
+        }
+        demo = _demo_check(train_units, head["sample_counts"], Path(demo_chapters), mode)
 
-    confusion = np.zeros((len(candidates), len(candidates)), dtype=int)
-    for t, p in zip(truth, values["inkwell"].argmax(axis=1), strict=True):
-        confusion[t, p] += 1
-    per_author = {
-        a: f"{confusion[i, i]}/{confusion[i].sum()}"
-        for i, a in enumerate(candidates)
-        if confusion[i].sum()
-    }
+    confusion = head["confusion"]
     figures = {
         "corpus": str(Path(corpus).resolve()),
         "words": words,
         "mode": mode,
         "candidates": candidates,
-        "held_out_books": test_books,
-        "samples": len(samples),
+        "held_out_books": head["held_out_books"],
+        "samples": head["samples"],
         "methods": methods,
         "words_per_s": speed,
         "demo_book": demo,
         "confusion": {"labels": candidates, "matrix": confusion.tolist()},
-        "inkwell_top1_per_author": per_author,
+        "inkwell_top1_per_author": head["inkwell_top1_per_author"],
         "calibration_auc": {
             a: {lv.words: round(lv.auc, 4) for lv in p.calibration.levels}
-            for a, p in profiles.items()
+            for a, p in head["profiles"].items()
+        },
+        "rotation": {
+            "mean": rotation_mean,
+            "splits": [
+                {
+                    k: r[k]
+                    for k in ("held_out_books", "samples", "methods", "inkwell_top1_per_author")
+                }
+                for r in rotation
+            ],
         },
     }
-    rows = "\n".join(f"| {m} | {v['top1']:.1%} | {v['auc']:.4f} |" for m, v in methods.items())
+    rows = "\n".join(
+        f"| {m} | {v['top1']:.1%} | {v['auc']:.4f} | {v['rotation_top1']:.1%} | "
+        f"{v['rotation_auc']:.4f} |"
+        for m, v in methods.items()
+    )
+    rotation_md = "\n".join(
+        f"- held out {', '.join(sorted(set(r['held_out_books'].values())))}: inkwell "
+        f"{r['methods']['inkwell']['top1']:.1%}, faststylometry "
+        f"{r['methods']['faststylometry_burrows_delta']['top1']:.1%} ({r['samples']} samples; "
+        + ", ".join(f"{a} {v}" for a, v in r["inkwell_top1_per_author"].items())
+        + ")"
+        for r in rotation
+    )
     demo_md = (
         "not run (demo book has fewer than 8 chapters)"
         if demo is None
@@ -254,20 +341,29 @@ def run(
             f"(all below threshold: {demo['other_authors_all_below_threshold']})"
         )
     )
+    per_author = head["inkwell_top1_per_author"]
     markdown = f"""# Stylometry: authorship attribution
 
-Corpus `{figures["corpus"]}`: {len(candidates)} candidate authors, {len(samples)} samples of
-{words} words from held-out books (never used for profiles or calibration), `{mode}` features.
+Corpus `{figures["corpus"]}`: {len(candidates)} candidate authors, `{mode}` features,
+samples of {words} words from held-out books (never used for profiles or calibration).
 
-| method | top-1 | AUC |
-|---|---|---|
+**Headline split**: each author's last book by file name held out ({head["samples"]} samples).
+**Rotation** (leave one book out): split r holds out each author's r-th book by file name,
+{len(rotation)} splits; the figure is the mean over them, so it does not hinge on which book
+happens to be last.
+
+| method | top-1 | AUC | rotation top-1 | rotation AUC |
+|---|---|---|---|---|
 {rows}
 
-Right per author (inkwell): {", ".join(f"{a} {v}" for a, v in per_author.items())}.
+Right per author, headline (inkwell): {", ".join(f"{a} {v}" for a, v in per_author.items())}.
+
+Rotation splits:
+{rotation_md}
 
 `inkwell` is the calibrated combined style score; Cosine/Burrows' Delta and sentence length
 are its single components; `faststylometry_burrows_delta` is the faststylometry package
-(defaults: 50 MFW, pronouns removed) on the same split.
+(defaults: 50 MFW, pronouns removed) on the same splits.
 
 Feature throughput (words per CPU-second, one core): fast {speed["fast"]:,} words/s,
 full {speed["full"]:,} words/s.

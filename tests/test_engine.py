@@ -33,7 +33,7 @@ def client(vllm_engine: str):
 
 
 def greedy(client: EngineClient, model: str) -> str:
-    reply = client.chat({"model": model, "messages": PROMPT, "max_tokens": 12, "temperature": 0})
+    reply = client.chat({"model": model, "messages": PROMPT, "max_tokens": 32, "temperature": 0})
     return reply["choices"][0]["message"]["content"]
 
 
@@ -81,7 +81,7 @@ def test_promotion_and_rollback_switch_what_inkwell_live_answers(
         def live_answer() -> str:
             response = proxy.post(
                 "/v1/chat/completions",
-                json={"model": "inkwell-live", "messages": PROMPT, "max_tokens": 12,
+                json={"model": "inkwell-live", "messages": PROMPT, "max_tokens": 32,
                       "temperature": 0},
             )  # fmt: skip
             assert response.status_code == 200, response.text
@@ -103,8 +103,9 @@ def test_engine_start_loads_live_and_candidates_again(
     hotload.load(book, client, "style-a")
     hotload.load(book, client, "style-b")
     registry = hotload.registry_for(book)
-    if registry.live() is None or registry.live().name != "style-b":
-        hotload.promote(book, client, "style-b")  # style-a becomes retired
+    if registry.live() is None or registry.live().name != "style-a":
+        hotload.promote(book, client, "style-a")
+    hotload.promote(book, client, "style-b")  # style-a is retired
     for name in list(client.loaded_adapters()):
         client.unload_adapter(name)
     assert hotload.reload_registered(book, client) == []

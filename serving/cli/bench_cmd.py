@@ -86,6 +86,28 @@ def proxy(
     typer.echo(f"results: {path}")
 
 
+@app.command("load")
+def load(
+    requests: Annotated[int, typer.Option(min=1, help="Concurrent streams per burst.")] = 200,
+    cap: Annotated[
+        int, typer.Option(min=1, help="server.max_concurrency for the beyond-the-cap burst.")
+    ] = 32,
+    engine: Annotated[
+        bool, typer.Option("--engine/--no-engine", help="Also load the real CPU vLLM engine.")
+    ] = False,
+    engine_requests: Annotated[
+        int, typer.Option(min=1, help="Concurrent streams per burst on the real engine.")
+    ] = 8,
+) -> None:
+    """Concurrent streaming chats through the proxy: errors, latency, memory, fds, the 429 cap."""
+    from benchmarks.load import run
+    from serving.cli.errors import user_errors
+
+    with user_errors():
+        path = run(requests=requests, cap_over=cap, engine=engine, engine_requests=engine_requests)
+    typer.echo(f"results: {path}")
+
+
 @app.command("retrieval")
 def retrieval(
     latency_chunks: Annotated[
