@@ -208,30 +208,51 @@ def ingest(
         report.reused = len(planned) - sum(1 for c in planned if c.key in to_embed)
 
         generation = state.generation + 1
-        collection = store.create_generation(generation)
-        show = progress and len(planned) >= PROGRESS_MIN_CHUNKS
-        with tqdm(total=len(planned), desc="writing index", unit="chunk", disable=not show) as bar:
-            for start in range(0, len(planned), WRITE_BATCH):
-                batch = planned[start : start + WRITE_BATCH]
-                store.add_chunks(
-                    collection,
-                    ids=[c.id for c in batch],
-                    embeddings=np.stack([vectors[c.key] for c in batch]),
-                    documents=[c.document for c in batch],
-                    metadatas=[c.metadata(hashes[c.entry.id]) for c in batch],
-                )
-                bar.update(len(batch))
-        written = collection.count()
-        if written != len(planned):
+        try:
+            collection = _write_generation(store, generation, planned, vectors, hashes, progress)
+            store.publish(collection.name, generation, state.active, entries=len(entries))
+        except StoreError:
+            raise
+        except Exception as exc:  # a full disk, a read-only folder: the old pointer stands
             raise StoreError(
-                f"the new index holds {written} of {len(planned)} chunks; the previous index "
-                "stays in service"
-            )
-        store.publish(collection.name, generation, state.active, entries=len(entries))
+                f"writing the lore index at {store.location} failed ({exc}); is the disk full? "
+                "The previous index stays in service"
+            ) from exc
         store.drop_stale(keep=[collection.name, state.active])
         report.generation = generation
         report.published = True
         return report
+
+
+def _write_generation(
+    store: LoreStore,
+    generation: int,
+    planned: list[PlannedChunk],
+    vectors: dict[str, np.ndarray],
+    hashes: dict[str, str],
+    progress: bool,
+) -> Any:
+    """A complete, not yet published generation collection holding every planned chunk."""
+    collection = store.create_generation(generation)
+    show = progress and len(planned) >= PROGRESS_MIN_CHUNKS
+    with tqdm(total=len(planned), desc="writing index", unit="chunk", disable=not show) as bar:
+        for start in range(0, len(planned), WRITE_BATCH):
+            batch = planned[start : start + WRITE_BATCH]
+            store.add_chunks(
+                collection,
+                ids=[c.id for c in batch],
+                embeddings=np.stack([vectors[c.key] for c in batch]),
+                documents=[c.document for c in batch],
+                metadatas=[c.metadata(hashes[c.entry.id]) for c in batch],
+            )
+            bar.update(len(batch))
+    written = collection.count()
+    if written != len(planned):
+        raise StoreError(
+            f"the new index holds {written} of {len(planned)} chunks; the previous index "
+            "stays in service"
+        )
+    return collection
 
 
 def entry_from_metadata(metadata: dict[str, Any]) -> LoreEntry:

@@ -68,7 +68,10 @@ class LoreStore:
         except NotFoundError:
             return IndexState()
         except Exception as exc:
-            raise StoreError(f"cannot read the lore index at {self.location}: {exc}") from exc
+            raise StoreError(
+                f"cannot read the lore index at {self.location} ({exc}); if it is damaged, "
+                "rebuild it from the lore files with `inkwell lore index --rebuild`"
+            ) from exc
         meta = pointer.metadata or {}
         if meta.get("inkwell") != POINTER_MARK:
             raise StoreError(
@@ -204,5 +207,16 @@ def open_store(chroma_dir: Path, config: StoreConfig) -> LoreStore:
         return LoreStore(client, config, location, lock_path=None)
     chroma_dir = Path(chroma_dir)
     chroma_dir.mkdir(parents=True, exist_ok=True)
-    client = chromadb.PersistentClient(path=str(chroma_dir), settings=settings)
+    try:
+        client = chromadb.PersistentClient(path=str(chroma_dir), settings=settings)
+    except Exception as exc:
+        # Chroma caches a client per path even when opening fails; drop it so a retry (after
+        # a rebuild) really opens the folder again.
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(str(chroma_dir), None)
+        raise StoreError(
+            f"the lore index at {chroma_dir} is damaged or unreadable ({exc}); rebuild it from "
+            "the lore files with `inkwell lore index --rebuild`"
+        ) from exc
     return LoreStore(client, config, str(chroma_dir), lock_path=chroma_dir / "inkwell-ingest.lock")

@@ -30,21 +30,35 @@ def index(
             help="Also index chapters as story-so-far memory (default: store.index_chapters).",
         ),
     ] = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild", help="Build the index from scratch (the way back from a damaged one)."
+        ),
+    ] = False,
 ) -> None:
     """Ingest lore/ into the Chroma store (incremental: unchanged entries are not re-embedded).
     Exit code 1 when some file or entry was skipped (each is listed with its path and line)."""
     from rag import ingest, open_store
+    from rag.rebuild import rebuild as rebuild_index
     from serving.cli.errors import user_errors
     from serving.workspace import Workspace
 
     with user_errors():
         ws = Workspace.load(workspace)
-        store = open_store(ws.chroma_dir, ws.config.store)
+        lore_dir = ws.inside("lore")  # a lore/ symlinked out of the workspace is refused
         with_chapters = ws.config.store.index_chapters if chapters is None else chapters
-        report = ingest(ws.lore_dir, store, chapters=ws.chapter_files() if with_chapters else None)
+        chapter_files = ws.chapter_files() if with_chapters else None
+        if rebuild:
+            report = rebuild_index(lore_dir, ws.chroma_dir, ws.config.store, chapter_files)
+            location = str(ws.chroma_dir)
+        else:
+            store = open_store(ws.chroma_dir, ws.config.store)
+            report = ingest(lore_dir, store, chapters=chapter_files)
+            location = store.location
     for problem in report.errors:
         typer.secho(f"skipped: {problem}", err=True, fg=typer.colors.YELLOW)
-    typer.echo(f"lore index at {store.location}: {report.summary()}")
+    typer.echo(f"lore index at {location}: {report.summary()}")
     if report.errors:
         raise typer.Exit(1)
 
