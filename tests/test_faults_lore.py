@@ -17,8 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag import Retriever, ingest, open_store
 from rag.config import RetrievalConfig
+from rag.ingest import ingest
+from rag.retrieve import Retriever
+from rag.store import open_store
 from serving.workspace import Workspace, init_workspace
 from tests.fixtures.upstream import running_proxy
 
@@ -75,7 +77,7 @@ def book(tmp_path: Path) -> Workspace:
 def test_disk_full_during_ingest_keeps_the_previous_index(book):
     database = book.chroma_dir / "chroma.sqlite3"
     before = database.stat().st_size
-    (book.lore_dir / "harbours.md").write_text(more_lore(80), encoding="utf-8")
+    (book.lore_dir / "harbours.md").write_text(more_lore(12), encoding="utf-8")
 
     full = inkwell("lore", "index", "-w", str(book.root), fsize_limit=before)
     assert full.returncode == 2, full.stderr
@@ -85,20 +87,27 @@ def test_disk_full_during_ingest_keeps_the_previous_index(book):
 
     store = open_store(book.chroma_dir, book.config.store)
     assert store.state().generation == 1  # never published the half-written generation
-    assert search_ids(book, "Anselm Dray") [0] == "captain-dray"
+    assert search_ids(book, "Anselm Dray")[0] == "captain-dray"
     assert "harbour-3" not in search_ids(book, "harbour3")
 
     # Space again: the next ingest completes and drops the half-written leftovers.
     done = inkwell("lore", "index", "-w", str(book.root))
     assert done.returncode == 0, done.stderr
-    assert "published generation 2: 80 added" in done.stdout
+    assert "published generation 2: 12 added" in done.stdout
     assert "harbour-3" in search_ids(book, "harbour3")
-    names = {c.name for c in open_store(book.chroma_dir, book.config.store).client.list_collections()}
-    assert len(names) == 3  # pointer, live generation, the one before: no leftovers
+    store = open_store(book.chroma_dir, book.config.store)
+    # The pointer, the live generation and the one before it: no half-written leftovers.
+    assert len(store.client.list_collections()) == 3
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
-def test_damaged_index_is_reported_and_rebuilt_with_one_command(book, scripted_upstream, damage):
+def test_damaged_index_is_reported_and_rebuilt_with_one_command(
+    tmp_path, scripted_upstream, damage
+):
+    # Indexed by the CLI, as a writer does: this process holds no Chroma client for it.
+    book = init_workspace(tmp_path / "book")
+    (book.lore_dir / "people.md").write_text(LORE, encoding="utf-8")
+    assert inkwell("lore", "index", "-w", str(book.root)).returncode == 0
     database = book.chroma_dir / "chroma.sqlite3"
     if damage == "truncated":
         with database.open("r+b") as handle:

@@ -1,6 +1,7 @@
 """The proxy's view of the lore store: retrieval runs in a worker thread (it embeds the query with
 a CPU model, which must never block the event loop). The retriever follows re-indexing by itself
-(store.refresh_s); a store first indexed while the proxy runs is opened on the next request."""
+(store.refresh_s); a store that could not be opened (not indexed yet, or damaged) is opened again
+on the next request once its database file has changed (first indexed, or rebuilt)."""
 
 from __future__ import annotations
 
@@ -28,14 +29,29 @@ class Lore:
         self.retriever: Any = None
         self.error: str | None = None
         self._lock = threading.Lock()
+        self._opened: tuple[int, int] | None = None  # the database file as last opened
 
     @property
     def embedded(self) -> bool:
         return self.workspace.config.store.backend == "embedded"
 
+    def _database(self) -> tuple[int, int] | None:
+        try:
+            stat = (self.workspace.chroma_dir / "chroma.sqlite3").stat()
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
+    def refresh(self) -> None:
+        """Open the store again if it failed to open and its database has changed since."""
+        if self.retriever is None and self.embedded and self._database() != self._opened:
+            log.info("lore store changed on disk; opening it again")
+            self.load()
+
     def load(self) -> None:
         """Open the store and build the retriever (slow: loads the embedding model)."""
         with self._lock:
+            self._opened = self._database()
             if self.embedded and not self.workspace.chroma_dir.is_dir():
                 self.retriever = None
                 self.error = NOT_INDEXED
@@ -52,9 +68,8 @@ class Lore:
                 self.error = f"{type(exc).__name__}: {exc}"
 
     async def retrieve(self, messages: list[dict], chapter: int | None, budget: int) -> list[Any]:
-        if self.error == NOT_INDEXED and self.workspace.chroma_dir.is_dir():
-            log.info("lore store indexed while the proxy runs; opening it")
-            await anyio.to_thread.run_sync(self.load)
+        if self.retriever is None:
+            await anyio.to_thread.run_sync(self.refresh)
         retriever = self.retriever
         if retriever is None:
             return []
@@ -65,6 +80,8 @@ class Lore:
 
     async def search(self, text: str, chapter: int | None) -> list[Any]:
         """Entries for a free-text question (Continue's @lore): no budget, no constants."""
+        if self.retriever is None:
+            await anyio.to_thread.run_sync(self.refresh)
         if self.retriever is None:
             return []
         call = functools.partial(
@@ -88,6 +105,7 @@ class Lore:
 
     def status(self) -> dict[str, Any]:
         """For /health (call it off the event loop: it may re-read the store's pointer)."""
+        self.refresh()
         if self.retriever is None:
             return {"ok": False, "entries": None, "error": self.error or "not loaded"}
         return {"ok": True, "entries": len(self.retriever.snapshot.entries), "error": None}
