@@ -14,6 +14,9 @@ from serving.config import InkwellConfig, load_config
 
 CHAPTER_SUFFIXES = (".txt", ".md")
 DEMO_BOOK = Path(__file__).resolve().parent / "demo_book"
+# Public-domain novels beside a development checkout (../shared/corpora/dev): the demo book's
+# impostor authors for calibrating the style score, when present.
+DEV_REFERENCE_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "dev"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -152,6 +155,8 @@ def init_workspace(root: Path | str, demo: bool = False) -> Workspace:
                 if not dest.exists():
                     shutil.copy2(src, dest)
         overrides = yaml.safe_load((DEMO_BOOK / "inkwell.yaml").read_text(encoding="utf-8"))
+        if DEV_REFERENCE_CORPUS.is_dir():
+            overrides.setdefault("style", {})["reference_corpus"] = str(DEV_REFERENCE_CORPUS)
     else:
         overrides = {"book": {"held_out": []}}
     header = "# Overrides of configs/inkwell.yaml for this book.\n"
