@@ -9,12 +9,13 @@ import platform
 import re
 import shutil
 import subprocess
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+
+from finetune.atomic import write_bytes_atomic
 
 matplotlib.use("Agg")
 
@@ -76,19 +77,6 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "plot"
 
@@ -110,10 +98,10 @@ def write_report(
         plt.close(fig)
         links.append(f"![{title}]({png})")
     payload = {"name": name, **figures, "machine": machine}
-    _atomic_write(
+    write_bytes_atomic(
         out / f"{name}.json", (json.dumps(payload, indent=2, default=str) + "\n").encode()
     )
     machine_md = "\n".join(f"- {k}: {v}" for k, v in machine.items())
     body = markdown.rstrip() + "\n\n" + "\n\n".join(links) + f"\n\n## Machine\n\n{machine_md}\n"
-    _atomic_write(out / f"{name}.md", body.encode())
+    write_bytes_atomic(out / f"{name}.md", body.encode())
     return out

@@ -112,7 +112,7 @@ def test_kill_9_during_promotion_keeps_the_previous_live(registry: Registry) -> 
     )  # fmt: skip
     try:
         assert child.stdout.readline().strip() == "writing"
-        leftovers = list(registry.path.parent.glob(".registry-*.tmp"))
+        leftovers = list(registry.path.parent.glob(".registry.json.*.tmp"))
         assert leftovers, "the promotion should be half way: temp file written, not renamed"
     finally:
         os.kill(child.pid, signal.SIGKILL)

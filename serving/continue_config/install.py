@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from finetune.atomic import write_text_atomic
 from serving.continue_config.merge import ContinueConfigError, dump, merge_config, parse_existing
 
 DEFAULT_CONFIG_PATH = Path("~/.continue/config.yaml")
@@ -32,23 +31,6 @@ def _backup(path: Path) -> Path:
     return backup
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Temp file in the same folder + fsync + os.replace: an interrupted write keeps the old one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            shutil.copymode(path, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def render_merged(ours: dict, path: Path) -> tuple[str, str | None]:
     """(new text, old text or None): our entries merged into the file at `path`, if any."""
     if not path.exists():
@@ -66,5 +48,5 @@ def install_config(ours: dict, path: Path = DEFAULT_CONFIG_PATH) -> InstallResul
     if old == new:
         return InstallResult(path=path, backup=None, changed=False)
     backup = _backup(path) if old is not None else None
-    _atomic_write(path, new)
+    write_text_atomic(path, new)
     return InstallResult(path=path, backup=backup, changed=True)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import time
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from finetune.atomic import write_text_atomic
 from serving.engine.client import EngineClient, EngineError
 from serving.engine.launcher import (
     adapter_ranks,
@@ -66,14 +66,7 @@ def read_state(ws: Workspace) -> EngineState | None:
 
 
 def _write_state(ws: Workspace, state: EngineState) -> None:
-    path = state_path(ws)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".engine-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(state.model_dump_json(indent=2))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_text_atomic(state_path(ws), state.model_dump_json(indent=2))
 
 
 def _is_running(pid: int) -> bool:

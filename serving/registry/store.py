@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,6 +18,7 @@ from typing import Any, Literal
 from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from finetune.atomic import TEMP_SUFFIX, write_text_atomic
 from serving.workspace import validate_name
 
 AdapterState = Literal["candidate", "live", "retired"]
@@ -141,30 +140,14 @@ class Registry:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             # Temp files of a writer that died before its rename (we hold the lock: none is live).
-            for stale in self.path.parent.glob(".registry-*.tmp"):
+            for stale in self.path.parent.glob(f".{self.path.name}.*{TEMP_SUFFIX}"):
                 stale.unlink(missing_ok=True)
             data = self._parse().model_copy(deep=True)
             yield data
             self._write(data)
 
     def _write(self, data: RegistryData) -> None:
-        text = json.dumps(data.model_dump(mode="json"), indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=".registry-", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_text_atomic(self.path, json.dumps(data.model_dump(mode="json"), indent=2) + "\n")
 
     def add(self, record: AdapterRecord) -> AdapterRecord:
         """Register an adapter (as a candidate). Re-adding the same manifest is a no-op."""
