@@ -7,6 +7,8 @@ chromadb and torch."""
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 _EXPORTS = {
@@ -37,3 +39,17 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+class _LazyExports(types.ModuleType):
+    """The import system binds a loaded submodule as an attribute of its package; for `ingest`,
+    which is both a submodule and an export, that would turn `from rag import ingest` into the
+    module once anything imported `rag.ingest` first. Keep the export instead."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == value.__name__:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _LazyExports

@@ -72,6 +72,11 @@ def _top(tables: dict[str, list[Counter]], n: int, cull: float) -> list[str]:
     return sorted((k for k in mean if df[k] >= need), key=lambda k: (-mean[k], k))[:n]
 
 
+def _chunks(book: TextUnits, words: int) -> list[Counts]:
+    """The book's chunks of about `words` words; a shorter book is one chunk."""
+    return book.chunks(words) or [book.total]
+
+
 class AttributionClassifier:
     """Fit on candidates' training books; `decision(counts)` ranks the candidates."""
 
@@ -84,13 +89,13 @@ class AttributionClassifier:
         self.chars = _top(
             {a: [_chars(c.words) for c in cs] for a, cs in books.items()}, N_CHARS, CHAR_CULL
         )
-        population = [c for a in self.authors for b in training[a] for c in b.chunks(STATS_WORDS)]
+        population = [c for a in self.authors for b in training[a] for c in _chunks(b, STATS_WORDS)]
         raw = np.vstack([self._raw(c) for c in population])
         self.mean, self.std = raw.mean(axis=0), np.maximum(raw.std(axis=0), 1e-12)
         x, y = [], []
         for i, a in enumerate(self.authors):
             for b in training[a]:
-                for c in b.chunks(TRAIN_WORDS):
+                for c in _chunks(b, TRAIN_WORDS):
                     x.append(self._z(c))
                     y.append(i)
         self.model = LinearSVC(C=SVM_C, max_iter=10_000).fit(np.vstack(x), np.array(y))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from chromadb.api.shared_system_client import SharedSystemClient
 
 from rag.config import RetrievalConfig
 from rag.ingest import ingest
@@ -91,11 +92,9 @@ def test_disk_full_during_ingest_keeps_the_previous_index(book):
     assert "harbour-3" not in search_ids(book, "harbour3")
 
     # Space again: the next ingest completes and drops the half-written leftovers.
-    done = inkwell("lore", "index", "-w", str(book.root))
-    assert done.returncode == 0, done.stderr
-    assert "published generation 2: 12 added" in done.stdout
+    report = ingest(book.lore_dir, store, progress=False)
+    assert report.published and report.generation == 2 and report.added == 12
     assert "harbour-3" in search_ids(book, "harbour3")
-    store = open_store(book.chroma_dir, book.config.store)
     # The pointer, the live generation and the one before it: no half-written leftovers.
     assert len(store.client.list_collections()) == 3
 
@@ -104,10 +103,11 @@ def test_disk_full_during_ingest_keeps_the_previous_index(book):
 def test_damaged_index_is_reported_and_rebuilt_with_one_command(
     tmp_path, scripted_upstream, damage
 ):
-    # Indexed by the CLI, as a writer does: this process holds no Chroma client for it.
     book = init_workspace(tmp_path / "book")
     (book.lore_dir / "people.md").write_text(LORE, encoding="utf-8")
-    assert inkwell("lore", "index", "-w", str(book.root)).returncode == 0
+    ingest(book.lore_dir, open_store(book.chroma_dir, book.config.store), progress=False)
+    # As if indexed by another process (the CLI): forget Chroma's client cached for the path.
+    SharedSystemClient._identifier_to_system.pop(str(book.chroma_dir)).stop()
     database = book.chroma_dir / "chroma.sqlite3"
     if damage == "truncated":
         with database.open("r+b") as handle:

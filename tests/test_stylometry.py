@@ -225,3 +225,21 @@ def test_bad_texts_get_clear_errors_or_defined_scores(austen):
         assert math.isfinite(report.overall) and 0 <= report.overall <= 100
         assert all(math.isfinite(v) for v in report.parts.values())
     assert score("Hello", austen).warnings  # too short to be reliable, and says so
+
+
+def test_classifier_attributes_an_unseen_book(novels):
+    """Trained on one book per author, it names Austen for passages of another Austen book,
+    with two candidates as with four."""
+    from stylometry.calibration import text_units
+    from stylometry.classifier import AttributionClassifier
+
+    training = {
+        k: [text_units("\n\n".join(_slices(novels[k], 1000, 16, skip=2)), "fast")]
+        for k in ("austen", "dickens", "conrad", "hardy")
+    }
+    unseen = [extract(t) for t in _slices(novels["austen_other"], PROFILE_WORDS, 3, skip=1)]
+    for candidates in (training, {k: training[k] for k in ("austen", "dickens")}):
+        clf = AttributionClassifier(candidates)
+        for counts in unseen:
+            ranks = clf.decision(counts)
+            assert set(ranks) == set(candidates) and max(ranks, key=ranks.get) == "austen"

@@ -157,6 +157,39 @@ def stylometry(
         typer.echo(f"demo book: {figures['demo_book']}")
 
 
+@app.command("train")
+def train(
+    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps per configuration.")] = 4,
+    config: Annotated[
+        Path | None, typer.Option(help="Training config (default: lora_style_transfer.yaml).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="key=value override for every configuration (repeatable)."),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="torch CPU threads (default: one per core; 1 on a busy machine)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Results folder (default: benchmarks/results/...).")
+    ] = None,
+) -> None:
+    """LoRA training speed on SmolLM2: s/step, tokens/s, peak RSS and loss, per configuration."""
+    from benchmarks.train_throughput import DEFAULT_CONFIG, run
+    from serving.cli.errors import user_errors
+
+    with user_errors():
+        path = run(
+            steps=steps,
+            config_path=config or DEFAULT_CONFIG,
+            sets=set_ or (),
+            out_dir=out,
+            threads=threads,
+        )
+    typer.echo(f"results: {path}")
+
+
 @app.command("gate")
 def gate(
     steps: Annotated[int, typer.Option(min=1, help="Training steps per adapter.")] = 20,

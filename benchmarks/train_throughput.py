@@ -1,0 +1,333 @@
+"""Training throughput: seconds per step, training tokens/s and peak memory of LoRA on
+SmolLM2 for a small grid of configurations (sequence length, adapter rank), trained side by
+side in one run on a fresh copy of the demo book, with their train/eval loss curves.
+
+Each configuration trains in its own fresh process, so its peak RSS is its own and one run
+cannot warm the next. Machines are noisy: the ratios against the first configuration, taken
+in the same run, are the figures to compare; the 1-minute load average at start and end says
+how quiet the machine was. On a CPU training is plain LoRA in fp32; on CUDA the config's
+precision (and 4-bit loading, if it asks for it) applies.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from benchmarks.reporting import write_report
+
+NAME = "train_throughput"
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO / "configs" / "lora_style_transfer.yaml"
+# label -> `--set` overrides on top of the config. The first is the reference for ratios.
+GRID: dict[str, list[str]] = {
+    "r16 len256": ["lora.r=16", "lora.alpha=32", "training.max_length=256"],
+    "r16 len512": ["lora.r=16", "lora.alpha=32", "training.max_length=512"],
+    "r64 len256": ["lora.r=64", "lora.alpha=128", "training.max_length=256"],
+}
+# The same data for every configuration: a short quoted context keeps the prompt (the style
+# system prompt is ~170 tokens) well inside 256 tokens, so every sequence holds answer tokens.
+# Chunks stay 500-2,000 tokens, so every sequence is cut to exactly max_length.
+SHARED_SETS = ["data.context_tokens=16", "training.early_stopping_patience=null"]
+# On a CPU a step of the config's 16 sequences takes minutes; 4 per step keep the default
+# run within ~15 minutes on two quiet cores. Tokens/s is the figure that carries over.
+CPU_SETS = ["training.batch_size=2", "training.gradient_accumulation_steps=2"]
+
+
+def run(
+    steps: int = 4,
+    grid: dict[str, Sequence[str]] | None = None,
+    config_path: Path | str = DEFAULT_CONFIG,
+    sets: Sequence[str] = (),
+    out_dir: Path | None = None,
+    progress: bool = True,
+    threads: int | None = None,
+) -> Path:
+    """Train each configuration of `grid` for `steps` optimizer steps; write the report and
+    return its folder. `sets` are `--set key=value` overrides applied to every configuration.
+    `threads` sets torch's CPU threads (default: torch's choice, one per core); on a machine
+    other work keeps busy, 1 thread can be several times faster than threads that wait on
+    each other."""
+    from finetune.base_model import ensure_base_model
+    from finetune.config import load_train_config
+    from finetune.train import ensure_dataset
+    from serving.workspace import init_workspace
+
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1 (got {steps})")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1 (got {threads})")
+    grid = dict(grid or GRID)
+    if not grid:
+        raise ValueError("the grid of configurations is empty")
+    import torch
+
+    every = max(1, steps // 2)
+    common = [
+        *SHARED_SETS,
+        *([] if torch.cuda.is_available() else CPU_SETS),
+        "training.logging_steps=1",
+        f"training.eval_steps={every}",
+        f"training.save_steps={every}",
+        *sets,
+    ]
+    configs = {
+        label: load_train_config(config_path, [*common, *extra], max_steps=steps)
+        for label, extra in grid.items()
+    }
+    load_start = os.getloadavg()[0]
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="inkwell-bench-train-") as tmp:
+        ws = init_workspace(Path(tmp) / "demo", demo=True)
+        book = _book_paths(ws)
+        first = next(iter(configs.values()))
+        # Prepared once here (all configurations share the data), not inside the timed runs.
+        card = ensure_dataset(first, book, ensure_base_model(first.base_model), print)
+        results = []
+        for label, config in tqdm(configs.items(), desc="configurations", disable=not progress):
+            results.append(
+                _in_fresh_process(label, config.model_dump(mode="json"), book, progress, threads)
+            )
+    load_end = os.getloadavg()[0]
+
+    reference = results[0]
+    for r in results:
+        r["ratios_vs_first"] = {
+            key: _ratio(r[key], reference[key])
+            for key in ("seconds_per_step", "tokens_per_s", "peak_rss_mib")
+        }
+        # Every example is longer than max_length here unless the card says otherwise.
+        per_example = min(card.example_tokens.mean, r["max_length"])
+        full_tokens = r["epochs"] * card.train_examples * per_example
+        r["full_adapter_tokens"] = round(full_tokens)
+        r["full_adapter_estimate_min"] = round(full_tokens / r["tokens_per_s"] / 60, 1)
+    figures = {
+        "steps": steps,
+        "config_file": str(config_path),
+        "shared_overrides": common,
+        "load_avg_1min": {"start": load_start, "end": load_end},
+        "wall_s": round(time.time() - started, 1),
+        "data": {
+            "train_examples": card.train_examples,
+            "validation_examples": card.validation_examples,
+            "example_tokens_mean": card.example_tokens.mean,
+            "data_hash": card.data_hash,
+        },
+        "reference": reference["label"],
+        "configs": results,
+    }
+    out = write_report(out_dir, NAME, figures, _markdown(figures), _plots(results))
+    print(_summary(results))
+    return out
+
+
+def _book_paths(ws):
+    from finetune.train import BookPaths
+
+    return BookPaths(
+        training_chapters=ws.training_chapters(),
+        held_out_chapters=ws.held_out_chapters(),
+        data_dir=ws.data_dir,
+        adapters_dir=ws.adapters_dir,
+        author=ws.root.name,
+    )
+
+
+def _in_fresh_process(
+    label: str, config: dict, book, progress: bool, threads: int | None
+) -> dict[str, Any]:
+    """One configuration in a new interpreter: its own peak RSS, no state shared with others."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1, maxtasksperchild=1) as pool:
+        return pool.apply(_measure, (label, config, book, progress, threads))
+
+
+def _measure(
+    label: str, config_data: dict, book, progress: bool, threads: int | None
+) -> dict[str, Any]:
+    """Train one configuration with the finetune package's own loader and trainer, timing
+    each optimizer step (evaluation and checkpointing excluded)."""
+    import torch
+    from transformers import TrainerCallback
+
+    from finetune.base_model import ensure_base_model
+    from finetune.config import TrainConfig
+    from finetune.device import plan_device
+    from finetune.train import ensure_dataset, load_base, make_trainer, read_jsonl
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    cuda = torch.cuda.is_available()
+
+    class StepTimer(TrainerCallback):
+        def __init__(self) -> None:
+            self.seconds: list[float] = []
+            self._t0 = 0.0
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if cuda:
+                torch.cuda.synchronize()
+            self._t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if cuda:
+                torch.cuda.synchronize()
+            self.seconds.append(time.perf_counter() - self._t0)
+
+    config = TrainConfig.model_validate(config_data)
+    plan = plan_device(config)
+    base = ensure_base_model(config.base_model)
+    card = ensure_dataset(config, book, base, print)
+    model, tokenizer = load_base(base, plan, config.quantization)
+    timer = StepTimer()
+    with tempfile.TemporaryDirectory(prefix="inkwell-bench-run-") as tmp:
+        trainer = make_trainer(
+            model,
+            tokenizer,
+            read_jsonl(book.data_dir / card.train_file),
+            read_jsonl(book.data_dir / card.validation_file),
+            config,
+            plan,
+            Path(tmp) / "checkpoints",
+            progress,
+        )
+        trainer.add_callback(timer)
+        trainer.train()
+    history = trainer.state.log_history
+    tokens = max((e["num_tokens"] for e in history if "num_tokens" in e), default=0)
+    if not tokens:
+        raise RuntimeError(f"{label}: the trainer logged no training token count (num_tokens)")
+    busy = sum(timer.seconds)
+    t = config.training
+    return {
+        "label": label,
+        "device": plan.device,
+        "device_name": plan.device_name,
+        "method": plan.method,
+        "precision": "bf16" if plan.bf16 else "fp32",
+        "torch_threads": torch.get_num_threads(),
+        "lora_r": config.lora.r,
+        "max_length": t.max_length,
+        "batch_size": t.batch_size,
+        "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        "gradient_checkpointing": t.gradient_checkpointing,
+        "sequences_per_step": t.batch_size * t.gradient_accumulation_steps,
+        "epochs": t.epochs,
+        "steps": len(timer.seconds),
+        "step_seconds": [round(s, 3) for s in timer.seconds],
+        "seconds_per_step": round(busy / len(timer.seconds), 3),
+        "median_seconds_per_step": round(statistics.median(timer.seconds), 3),
+        "train_tokens": int(tokens),
+        "tokens_per_s": round(tokens / busy, 1),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_cuda_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
+        "train_loss": _curve(history, "loss"),
+        "eval_loss": _curve(history, "eval_loss"),
+    }
+
+
+def _curve(history: list[dict], key: str) -> list[dict[str, float]]:
+    return [{"step": e["step"], "loss": round(e[key], 5)} for e in history if key in e]
+
+
+def _ratio(value: float, reference: float) -> float | None:
+    return round(value / reference, 3) if reference else None
+
+
+def _plots(results: list[dict]) -> dict[str, Any]:
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    curves, ax = plt.subplots(figsize=(7, 4))
+    for i, r in enumerate(results):
+        colour = f"C{i}"
+        train = r["train_loss"]
+        ax.plot(
+            [p["step"] for p in train],
+            [p["loss"] for p in train],
+            "-o",
+            color=colour,
+            label=f"{r['label']} train",
+        )
+        evals = r["eval_loss"]
+        ax.plot(
+            [p["step"] for p in evals],
+            [p["loss"] for p in evals],
+            "--s",
+            color=colour,
+            label=f"{r['label']} eval",
+        )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (assistant tokens)")
+    ax.set_title(f"LoRA on SmolLM2-135M: loss ({results[0]['device']})")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+
+    bars, ax = plt.subplots(figsize=(7, 4))
+    labels = [r["label"] for r in results]
+    values = [r["seconds_per_step"] for r in results]
+    drawn = ax.bar(labels, values, color=[f"C{i}" for i in range(len(results))])
+    ax.bar_label(drawn, labels=[f"{r['tokens_per_s']:.0f} tok/s" for r in results], fontsize=8)
+    ax.set_ylabel("seconds per optimizer step")
+    ax.set_title(f"Training speed ({results[0]['device']}, {results[0]['precision']})")
+    return {"loss curves": curves, "seconds per step": bars}
+
+
+def _markdown(f: dict) -> str:
+    rows = [
+        "| configuration | device | s/step | tokens/s | peak RSS MiB | final train loss "
+        "| final eval loss | s/step ratio | tokens/s ratio | RSS ratio | full adapter (est.) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in f["configs"]:
+        ratios = r["ratios_vs_first"]
+        last_train = r["train_loss"][-1]["loss"] if r["train_loss"] else "n/a"
+        last_eval = r["eval_loss"][-1]["loss"] if r["eval_loss"] else "n/a"
+        rows.append(
+            f"| {r['label']} | {r['device']} {r['precision']} | {r['seconds_per_step']} "
+            f"| {r['tokens_per_s']} | {r['peak_rss_mib']} | {last_train} | {last_eval} "
+            f"| {ratios['seconds_per_step']} | {ratios['tokens_per_s']} "
+            f"| {ratios['peak_rss_mib']} | {r['full_adapter_estimate_min']} min |"
+        )
+    first = f["configs"][0]
+    load = f["load_avg_1min"]
+    return "\n".join(
+        [
+            "# Training throughput: LoRA on SmolLM2-135M",
+            "",
+            f"{f['steps']} optimizer steps per configuration on a fresh copy of the demo book "
+            f"({f['data']['train_examples']} training examples), each configuration in its "
+            f"own process; config `{Path(f['config_file']).name}` with "
+            f"`{' '.join(f['shared_overrides'])}`. A step is "
+            f"{first['sequences_per_step']} sequences (batch {first['batch_size']} x "
+            f"accumulation {first['gradient_accumulation_steps']}), gradient checkpointing "
+            f"{'on' if first['gradient_checkpointing'] else 'off'}, "
+            f"{first['torch_threads']} torch thread(s). Step times exclude "
+            "evaluation and checkpoints; tokens are the training tokens the trainer counted.",
+            "",
+            *rows,
+            "",
+            f"Ratios are against `{f['reference']}` in the same run (compare these across "
+            f"machines, not raw times). 1-minute load average: {load['start']:.2f} at start, "
+            f"{load['end']:.2f} at end. The full-adapter estimate is "
+            "epochs x train examples x min(mean example tokens, max_length) / tokens/s.",
+        ]
+    )
+
+
+def _summary(results: list[dict]) -> str:
+    return "\n".join(
+        f"{r['label']:12s} {r['seconds_per_step']:8.2f} s/step {r['tokens_per_s']:8.1f} tok/s "
+        f"{r['peak_rss_mib']:8.0f} MiB RSS  x{r['ratios_vs_first']['seconds_per_step']} s/step"
+        for r in results
+    )

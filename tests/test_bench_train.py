@@ -1,0 +1,44 @@
+"""`inkwell bench train` really trains: one LoRA step on SmolLM2 over the demo book, and the
+report counts the tokens it trained, times the step and keeps the loss curve."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.train_throughput import run
+
+pytestmark = pytest.mark.train
+
+# One step of one 256-token sequence: the smallest run that still measures something.
+TINY = [
+    "training.batch_size=1",
+    "training.eval_batch_size=2",
+    "training.gradient_accumulation_steps=1",
+    "training.gradient_checkpointing=false",
+]
+
+
+def test_one_real_step_is_measured_and_reported(tmp_path: Path):
+    grid = {"r8 len256": ["lora.r=8", "lora.alpha=16", "training.max_length=256"]}
+    out = run(steps=1, grid=grid, sets=TINY, out_dir=tmp_path, progress=False)
+
+    data = json.loads((out / "train_throughput.json").read_text())
+    (result,) = data["configs"]
+    assert result["device"] in {"cpu", "cuda"} and result["lora_r"] == 8
+    # Every demo passage is longer than 256 tokens: the one sequence is cut to exactly that.
+    assert result["train_tokens"] == 256
+    assert result["steps"] == 1 and result["seconds_per_step"] > 0
+    assert result["tokens_per_s"] == pytest.approx(256 / result["seconds_per_step"], rel=0.01)
+    assert result["peak_rss_mib"] > 100  # the model itself is ~500 MiB in fp32
+    assert [p["step"] for p in result["train_loss"]] == [1]
+    assert [p["step"] for p in result["eval_loss"]] == [0, 1]
+    assert result["ratios_vs_first"]["seconds_per_step"] == 1.0
+    assert set(data["load_avg_1min"]) == {"start", "end"} and data["machine"]["cores"]
+    assert sorted(p.name for p in out.glob("*.png")) == [
+        "train_throughput_loss_curves.png",
+        "train_throughput_seconds_per_step.png",
+    ]
+    assert "r8 len256" in (out / "train_throughput.md").read_text()
