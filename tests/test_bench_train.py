@@ -23,11 +23,13 @@ TINY = [
 
 def test_one_real_step_is_measured_and_reported(tmp_path: Path):
     grid = {"r8 len256": ["lora.r=8", "lora.alpha=16", "training.max_length=256"]}
-    out = run(steps=1, grid=grid, sets=TINY, out_dir=tmp_path, progress=False)
+    # One thread: fast on two cores, and never slowed by threads waiting on busy cores.
+    out = run(steps=1, grid=grid, sets=TINY, out_dir=tmp_path, progress=False, threads=1)
 
     data = json.loads((out / "train_throughput.json").read_text())
     (result,) = data["configs"]
     assert result["device"] in {"cpu", "cuda"} and result["lora_r"] == 8
+    assert result["torch_threads"] == 1
     # Every demo passage is longer than 256 tokens: the one sequence is cut to exactly that.
     assert result["train_tokens"] == 256
     assert result["steps"] == 1 and result["seconds_per_step"] > 0
