@@ -7,8 +7,6 @@ chromadb and torch."""
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
 
 _EXPORTS = {
@@ -17,8 +15,8 @@ _EXPORTS = {
     "LoreEntry": "rag.entry",
     "LoreFileError": "rag.entry",
     "SecondaryKeys": "rag.entry",
-    "IngestReport": "rag.ingest",
-    "ingest": "rag.ingest",
+    "IngestReport": "rag.indexing",
+    "ingest": "rag.indexing",
     "inject_chat": "rag.inject",
     "lore_prefix": "rag.inject",
     "parse_lore_dir": "rag.parse_dir",
@@ -40,16 +38,3 @@ def __getattr__(name: str) -> Any:
     globals()[name] = value
     return value
 
-
-class _LazyExports(types.ModuleType):
-    """The import system binds a loaded submodule as an attribute of its package; for `ingest`,
-    which is both a submodule and an export, that would turn `from rag import ingest` into the
-    module once anything imported `rag.ingest` first. Keep the export instead."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == value.__name__:
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _LazyExports

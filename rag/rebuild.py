@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from rag.config import StoreConfig
-from rag.ingest import IngestReport, ingest
+from rag.indexing import IngestReport, ingest
 from rag.store import StoreError, open_store
 
 

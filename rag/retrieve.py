@@ -22,7 +22,7 @@ import numpy as np
 from rag.config import RetrievalConfig
 from rag.embeddings import embed_query
 from rag.entry import LoreEntry
-from rag.ingest import entry_from_metadata
+from rag.indexing import entry_from_metadata
 from rag.store import IndexState, LoreStore, StoreError
 from rag.tokens import estimate_tokens
 from rag.triggers import KeywordTriggers, normalize_key

@@ -14,3 +14,9 @@ pytest_plugins = [
     "tests.fixtures.upstream",
     "tests.fixtures.engine",
 ]
+
+
+def pytest_collection_modifyitems(items):
+    """Tests on the real vLLM engine run last: the session-scoped engine then starts late and
+    is stopped at once, instead of idling beside every other suite on a 2-core machine."""
+    items.sort(key=lambda item: item.get_closest_marker("engine") is not None)

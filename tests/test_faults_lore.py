@@ -19,7 +19,7 @@ import pytest
 from chromadb.api.shared_system_client import SharedSystemClient
 
 from rag.config import RetrievalConfig
-from rag.ingest import ingest
+from rag.indexing import ingest
 from rag.retrieve import Retriever
 from rag.store import open_store
 from serving.workspace import Workspace, init_workspace

@@ -192,11 +192,11 @@ KILLED_INGEST = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    import rag.ingest
+    import rag.indexing
     from rag import StoreConfig, ingest, open_store
     from rag.store import LoreStore
 
-    rag.ingest.WRITE_BATCH = 1
+    rag.indexing.WRITE_BATCH = 1
     original = LoreStore.add_chunks
     def add_then_hang(self, *args, **kwargs):
         original(self, *args, **kwargs)
