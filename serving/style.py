@@ -47,7 +47,8 @@ def build_workspace_profile(
     if not training:
         raise ValueError(f"{ws.chapters_dir}: no training chapters to build a profile from")
     impostors = [
-        text for books in load_corpus(reference_dir(ws, reference)).values()
+        text
+        for books in load_corpus(reference_dir(ws, reference)).values()
         for text in books.values()
     ]
     built = build_profile(training, ws.root.name, mode or ws.config.style.profile, progress=True)

@@ -112,7 +112,8 @@ class Workspace:
         if not self.chapters_dir.is_dir():
             return []
         files = sorted(
-            p for p in self.chapters_dir.iterdir()
+            p
+            for p in self.chapters_dir.iterdir()
             if p.suffix.lower() in CHAPTER_SUFFIXES and p.is_file()
         )
         return [self.inside(p.relative_to(self.root)) for p in files]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -11,11 +12,12 @@ from serving.workspace import init_workspace
 
 
 def init(
-    path: Path = typer.Argument(..., help="Folder of the new workspace (created if missing)."),
-    demo: bool = typer.Option(False, "--demo", help="Fill it with the demo novella and its lore."),
+    path: Annotated[Path, typer.Argument(help="Folder of the new workspace (created if missing).")],
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Fill it with the demo novella and its lore.")
+    ] = False,
 ) -> None:
     """Create chapters/, lore/, .inkwell/ and inkwell.yaml."""
     with user_errors():
         ws = init_workspace(path, demo=demo)
-    chapters = len(ws.chapter_files())
-    typer.echo(f"workspace ready: {ws.root} ({chapters} chapters)")
+    typer.echo(f"workspace ready: {ws.root} ({len(ws.chapter_files())} chapters)")
