@@ -1,0 +1,64 @@
+"""`inkwell init` and the demo book: what a new user gets before anything else runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from rag import parse_lore_dir
+from serving.config import ConfigError, load_config
+from serving.workspace import Workspace, WorkspaceError, init_workspace
+
+INKWELL = [sys.executable, "-c", "from serving.cli.app import main; main()"]
+
+
+def test_init_demo_from_the_cli_gives_a_rich_book(tmp_path):
+    done = subprocess.run(
+        [*INKWELL, "init", "--demo", str(tmp_path / "book")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    ws = Workspace.load(tmp_path / "book")
+    chapters = ws.chapter_files()
+    words = sum(len(p.read_text(encoding="utf-8").split()) for p in chapters)
+    assert len(chapters) >= 8 and words >= 15_000
+    entries, errors = parse_lore_dir(ws.lore_dir)
+    assert errors == [] and len(entries) >= 30
+    assert {p.suffix for p in ws.lore_dir.iterdir()} >= {".md", ".yaml"}
+    # Held-out chapters (the style yardstick) are named by the demo and never trained on.
+    held = ws.held_out_chapters()
+    assert held and not set(held) & set(ws.training_chapters())
+
+
+def test_init_never_overwrites_a_workspace(tmp_path):
+    init_workspace(tmp_path / "book")
+    (tmp_path / "book" / "inkwell.yaml").write_text("book: {current_chapter: 3}\n")
+    done = subprocess.run(
+        [*INKWELL, "init", str(tmp_path / "book")], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "already an Inkwell workspace" in done.stderr
+    assert Workspace.load(tmp_path / "book").config.book.current_chapter == 3
+
+
+def test_default_held_out_is_the_last_tenth_at_least_one(empty_workspace):
+    for n in range(1, 13):
+        (empty_workspace.chapters_dir / f"{n:02d}.md").write_text(f"Chapter {n} text.\n")
+    held = Workspace.load(empty_workspace.root).held_out_chapters()
+    assert [p.name for p in held] == ["11.md", "12.md"]
+
+
+def test_config_errors_name_the_file_and_the_key(tmp_path):
+    path = tmp_path / "inkwell.yaml"
+    path.write_text("server:\n  port: eighty\nretrieval:\n  top_kk: 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert str(path) in message and "server.port" in message and "retrieval.top_kk" in message
+
+
+def test_held_out_names_that_do_not_exist_are_an_error(empty_workspace):
+    (empty_workspace.root / "inkwell.yaml").write_text("book: {held_out: [99-missing.md]}\n")
+    with pytest.raises(WorkspaceError, match="99-missing.md"):
+        Workspace.load(empty_workspace.root).held_out_chapters()
