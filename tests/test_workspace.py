@@ -60,5 +60,5 @@ def test_config_errors_name_the_file_and_the_key(tmp_path):
 
 def test_held_out_names_that_do_not_exist_are_an_error(empty_workspace):
     (empty_workspace.root / "inkwell.yaml").write_text("book: {held_out: [99-missing.md]}\n")
-    with pytest.raises(WorkspaceError, match="99-missing.md"):
+    with pytest.raises(WorkspaceError, match=r"99-missing\.md"):
         Workspace.load(empty_workspace.root).held_out_chapters()
