@@ -10,6 +10,7 @@ import hashlib
 import importlib.util
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,9 @@ QUERY_THREADS = 1
 
 _load_lock = threading.Lock()
 _encode_lock = threading.Lock()
+# Queries waiting for the next batched encode (see embed_query).
+_pending_lock = threading.Lock()
+_pending: list[tuple[str, Future[np.ndarray]]] = []
 _model: Any = None
 
 
@@ -74,20 +78,40 @@ def embed_documents(texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
 
 
 def embed_query(text: str) -> np.ndarray:
-    """One unit-length vector for a search query (the per-request hot path)."""
+    """One unit-length vector for a search query (the per-request hot path).
+
+    Concurrent callers are batched: while one encode runs, the queries that arrive wait, and
+    whichever of them takes the lock next encodes all of them in one call. Under load that
+    costs about one small batch instead of a queue of single encodes."""
     import torch
 
     model = load_model()
+    result: Future[np.ndarray] = Future()
+    with _pending_lock:
+        _pending.append((text, result))
     with _encode_lock:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(QUERY_THREADS)
-        try:
-            vector = model.encode(
-                [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-            )
-        finally:
-            torch.set_num_threads(threads)
-    return np.asarray(vector[0], dtype=np.float32)
+        if not result.done():
+            with _pending_lock:
+                batch = list(_pending)
+                _pending.clear()
+            threads = torch.get_num_threads()
+            torch.set_num_threads(QUERY_THREADS)
+            try:
+                vectors = model.encode(
+                    [query for query, _ in batch],
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            except BaseException as exc:
+                for _, waiting in batch:
+                    waiting.set_exception(exc)
+            else:
+                for (_, waiting), vector in zip(batch, vectors, strict=True):
+                    waiting.set_result(np.asarray(vector, dtype=np.float32))
+            finally:
+                torch.set_num_threads(threads)
+    return result.result()
 
 
 @register_embedding_function
