@@ -402,6 +402,12 @@ def markdown(figures: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def style_interval(figures: dict, author: str, model: str) -> tuple[float, float]:
+    """The widest bootstrap interval of a model's mean style score over the trials."""
+    rows = [t["style_interval"][model] for t in figures["trials"] if t["yardstick"] == author]
+    return min(r[0] for r in rows), max(r[1] for r in rows)
+
+
 def plots(figures: dict) -> dict:
     import matplotlib.pyplot as plt
     import numpy as np
@@ -413,16 +419,32 @@ def plots(figures: dict) -> dict:
     width = 0.8 / len(models)
     for j, model in enumerate(models):
         label = model if model == "base" else f"{model} adapter"
-        left.bar(
-            x + j * width,
-            [figures["table"][a][model]["style"] for a in authors],
-            width,
-            label=label,
-        )
+        means = [figures["table"][a][model]["style"] for a in authors]
+        bounds = [style_interval(figures, a, model) for a in authors]
+        errors = [
+            [m - lo for m, (lo, _) in zip(means, bounds, strict=True)],
+            [hi - m for m, (_, hi) in zip(means, bounds, strict=True)],
+        ]
+        left.bar(x + j * width, means, width, yerr=errors, capsize=3, label=label)
         right.bar(
             x + j * width, [figures["table"][a][model]["nll"] for a in authors], width, label=label
         )
-    for ax, title in ((left, "style score (0-100)"), (right, "held-out NLL / token")):
+    # The author's own held-out continuations, scored on the same yardstick: the ceiling.
+    for i, author in enumerate(authors):
+        refs = [t["reference_style"] for t in figures["trials"] if t["yardstick"] == author]
+        level = sum(refs) / len(refs)
+        left.hlines(
+            level,
+            x[i] - width / 2,
+            x[i] + width * (len(models) - 0.5),
+            colors="black",
+            linestyles="dashed",
+            label="held-out author text" if i == 0 else None,
+        )
+    for ax, title in (
+        (left, "style score (0-100), 95% bootstrap"),
+        (right, "held-out NLL / token"),
+    ):
         ax.set_xticks(x + width * (len(models) - 1) / 2, [f"{a}'s yardstick" for a in authors])
         ax.set_title(title)
         ax.legend(fontsize=8)
