@@ -172,7 +172,7 @@ def make_workspace(work, corpus, author, authors, chapter_words, n_train, n_held
 
 def train_adapter(ws, author: str, steps: int, max_length: int, progress: bool) -> dict:
     from finetune.config import load_train_config
-    from finetune.train import BookPaths, train
+    from finetune.train import train
 
     overrides = [
         f"training.max_length={max_length}",
@@ -187,13 +187,7 @@ def train_adapter(ws, author: str, steps: int, max_length: int, progress: bool) 
         "data.context_tokens=60",
     ]
     config = load_train_config(TRAIN_CONFIG, overrides, max_steps=steps)
-    book = BookPaths(
-        training_chapters=ws.training_chapters(),
-        held_out_chapters=ws.held_out_chapters(),
-        data_dir=ws.data_dir,
-        adapters_dir=ws.adapters_dir,
-        author=author,
-    )
+    book = ws.book_paths(author)
     started = time.monotonic()
     run_dir = train(config, book, run_name=f"{author}-lora", progress=progress, say=print)
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))

@@ -88,7 +88,7 @@ def run(
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="inkwell-bench-train-") as tmp:
         ws = init_workspace(Path(tmp) / "demo", demo=True)
-        book = _book_paths(ws)
+        book = ws.book_paths()
         first = next(iter(configs.values()))
         # Prepared once here (all configurations share the data), not inside the timed runs.
         card = ensure_dataset(first, book, ensure_base_model(first.base_model), print)
@@ -128,18 +128,6 @@ def run(
     out = write_report(out_dir, NAME, figures, _markdown(figures), _plots(results))
     print(_summary(results))
     return out
-
-
-def _book_paths(ws):
-    from finetune.train import BookPaths
-
-    return BookPaths(
-        training_chapters=ws.training_chapters(),
-        held_out_chapters=ws.held_out_chapters(),
-        data_dir=ws.data_dir,
-        adapters_dir=ws.adapters_dir,
-        author=ws.root.name,
-    )
 
 
 def _in_fresh_process(

@@ -140,6 +140,18 @@ class Workspace:
         held = set(self.held_out_chapters())
         return [p for p in self.chapter_files() if p not in held]
 
+    def book_paths(self, author: str | None = None):
+        """What the finetune package needs of this book (finetune imports nothing of ours)."""
+        from finetune.train import BookPaths
+
+        return BookPaths(
+            training_chapters=self.training_chapters(),
+            held_out_chapters=self.held_out_chapters(),
+            data_dir=self.data_dir,
+            adapters_dir=self.adapters_dir,
+            author=author or self.root.name,
+        )
+
 
 def init_workspace(root: Path | str, demo: bool = False) -> Workspace:
     """Create the folders of a workspace; with demo=True copy in the demo book.

@@ -24,18 +24,6 @@ SetOpt = Annotated[
 ]
 
 
-def _book_paths(ws):
-    from finetune.train import BookPaths
-
-    return BookPaths(
-        training_chapters=ws.training_chapters(),
-        held_out_chapters=ws.held_out_chapters(),
-        data_dir=ws.data_dir,
-        adapters_dir=ws.adapters_dir,
-        author=ws.root.name,
-    )
-
-
 def prepare(
     workspace: WorkspaceOpt = Path("."),
     config: ConfigOpt = None,
@@ -51,7 +39,7 @@ def prepare(
 
         ws = Workspace.load(workspace)
         cfg = load_train_config(config, set_ or [])
-        book = _book_paths(ws)
+        book = ws.book_paths()
         card = prepare_dataset(
             book.training_chapters,
             book.held_out_chapters,
@@ -108,7 +96,7 @@ def train(
         if run is not None:
             validate_name(run, "run name")
         cfg = load_train_config(config, set_ or [], max_steps=max_steps)
-        run_dir = train_adapter(cfg, _book_paths(ws), run_name=run, resume=resume, say=typer.echo)
+        run_dir = train_adapter(cfg, ws.book_paths(), run_name=run, resume=resume, say=typer.echo)
     typer.echo(f"adapter ready: {run_dir.name} ({run_dir})")
     if evaluate or gate:
         from serving.cli.evaluate_cmd import run_evaluation, run_gate
