@@ -153,6 +153,24 @@ class Workspace:
         )
 
 
+    def check_training_base(self, training_base: str) -> None:
+        """Refuse, before any training, a run on another base model than the one this
+        workspace serves: its adapter could never be loaded by the engine."""
+        serving = self.config.engine.base_model
+        if training_base == serving:
+            return
+        from finetune.base_model import base_model_hash, ensure_base_model
+
+        trained = base_model_hash(ensure_base_model(training_base))
+        if trained is not None and trained == base_model_hash(ensure_base_model(serving)):
+            return  # the same weights under two names (an alias and its folder)
+        raise WorkspaceError(
+            f"the training config's base_model is {training_base!r}, but this workspace serves "
+            f"{serving!r} (engine.base_model in {self.root / 'inkwell.yaml'}); an adapter "
+            f"trained on one cannot be loaded on the other. Pass --set base_model={serving} "
+            "or change engine.base_model"
+        )
+
 def init_workspace(root: Path | str, demo: bool = False) -> Workspace:
     """Create the folders of a workspace; with demo=True copy in the demo book.
     Never overwrites an existing workspace's files."""

@@ -62,3 +62,18 @@ def test_held_out_names_that_do_not_exist_are_an_error(empty_workspace):
     (empty_workspace.root / "inkwell.yaml").write_text("book: {held_out: [99-missing.md]}\n")
     with pytest.raises(WorkspaceError, match=r"99-missing\.md"):
         Workspace.load(empty_workspace.root).held_out_chapters()
+
+
+def test_training_on_another_base_than_the_served_one_is_refused_before_it_starts(tmp_path):
+    """An adapter trained on one base cannot load on another: `inkwell train` says so up front
+    instead of after an hour of training, and writes nothing."""
+    ws = init_workspace(tmp_path / "book", demo=True)
+    done = subprocess.run(
+        [*INKWELL, "train", "-w", str(ws.root), "--set", "base_model=Qwen/Qwen2.5-0.5B-Instruct"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "Qwen/Qwen2.5-0.5B-Instruct" in done.stderr and "smollm2-135m" in done.stderr
+    assert "engine.base_model" in done.stderr
+    assert not ws.data_dir.exists() and not any(ws.adapters_dir.glob("*"))

@@ -192,13 +192,22 @@ def train(
 
 @app.command("gate")
 def gate(
-    steps: Annotated[int, typer.Option(min=1, help="Training steps per adapter.")] = 20,
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="Training steps per adapter (instead of --epochs).")
+    ] = None,
+    epochs: Annotated[float, typer.Option(min=0.01, help="Training epochs per adapter.")] = 2.0,
+    chapter_words: Annotated[int, typer.Option(min=200, help="Words per chapter cut.")] = 1500,
+    train_chapters: Annotated[int, typer.Option(min=1, help="Training chapters per author.")] = 6,
+    held_out_chapters: Annotated[
+        int, typer.Option(min=1, help="Held-out chapters per author (the yardstick).")
+    ] = 2,
     prompts: Annotated[int, typer.Option(min=1, help="Held-out prompts per author.")] = 6,
     new_tokens: Annotated[int, typer.Option(min=8, help="Tokens per continuation.")] = 80,
     seed: Annotated[
         list[int] | None, typer.Option("--seed", help="Sampling seed (repeatable).")
     ] = None,
     repeats: Annotated[int, typer.Option(min=1, help="Gate trials per author.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Concurrent generation requests.")] = 8,
     engine_url: Annotated[
         str | None, typer.Option(help="Use this running engine instead of starting vLLM.")
     ] = None,
@@ -210,10 +219,15 @@ def gate(
     with user_errors():
         path = run(
             steps=steps,
+            epochs=epochs,
+            chapter_words=chapter_words,
+            train_chapters=train_chapters,
+            held_out_chapters=held_out_chapters,
             prompts=prompts,
             new_tokens=new_tokens,
             seeds=tuple(seed or [0]),
             repeats=repeats,
+            workers=workers,
             engine_url=engine_url,
         )
     typer.echo(f"results: {path}")

@@ -39,6 +39,7 @@ def prepare(
 
         ws = Workspace.load(workspace)
         cfg = load_train_config(config, set_ or [])
+        ws.check_training_base(cfg.base_model)
         book = ws.book_paths()
         card = prepare_dataset(
             book.training_chapters,
@@ -96,6 +97,7 @@ def train(
         if run is not None:
             validate_name(run, "run name")
         cfg = load_train_config(config, set_ or [], max_steps=max_steps)
+        ws.check_training_base(cfg.base_model)
         run_dir = train_adapter(cfg, ws.book_paths(), run_name=run, resume=resume, say=typer.echo)
     typer.echo(f"adapter ready: {run_dir.name} ({run_dir})")
     if evaluate or gate:
