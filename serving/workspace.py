@@ -152,7 +152,6 @@ class Workspace:
             author=author or self.root.name,
         )
 
-
     def check_training_base(self, training_base: str) -> None:
         """Refuse, before any training, a run on another base model than the one this
         workspace serves: its adapter could never be loaded by the engine."""
@@ -170,6 +169,7 @@ class Workspace:
             f"trained on one cannot be loaded on the other. Pass --set base_model={serving} "
             "or change engine.base_model"
         )
+
 
 def init_workspace(root: Path | str, demo: bool = False) -> Workspace:
     """Create the folders of a workspace; with demo=True copy in the demo book.
