@@ -230,17 +230,30 @@ def test_engine_admin_routes_are_never_reachable(empty_workspace, scripted_upstr
 
 
 def test_beyond_the_concurrency_cap_the_proxy_answers_429(empty_workspace, scripted_upstream):
-    scripted_upstream.script({"kind": "reply", "text": "slow " * 10, "chunks": 10, "delay": 0.3})
-    with (
-        running_proxy(empty_workspace, engine_url=scripted_upstream.url, max_concurrency=1) as url,
-        httpx.stream("POST", url + "/chat/completions", json={**CHAT, "stream": True}) as first,
-    ):
-        chunks = first.iter_raw()  # kept alive: dropping the iterator would close the stream
-        next(chunks)
-        busy = httpx.post(url + "/chat/completions", json=CHAT)
-        assert_openai_error(busy, 429)
-        assert busy.headers["retry-after"] == "1"
-        assert httpx.get(url + "/models").status_code == 200  # only work routes count
+    """A client over the cap is told to come back, and when: Retry-After follows how long
+    requests have been taking (here ~3 s each, one slot), not a fixed second."""
+    scripted_upstream.set_default(
+        {"kind": "reply", "text": "slow " * 10, "chunks": 10, "delay": 0.3}
+    )
+    with running_proxy(empty_workspace, engine_url=scripted_upstream.url, max_concurrency=1) as url:
+        with httpx.stream(
+            "POST", url + "/chat/completions", json={**CHAT, "stream": True}
+        ) as first:
+            chunks = first.iter_raw()  # kept alive: dropping the iterator would close the stream
+            next(chunks)
+            busy = httpx.post(url + "/chat/completions", json=CHAT)
+            assert_openai_error(busy, 429)
+            assert busy.headers["retry-after"] == "1"  # nothing finished yet: no estimate
+            assert httpx.get(url + "/models").status_code == 200  # only work routes count
+            list(chunks)
+        with httpx.stream(
+            "POST", url + "/chat/completions", json={**CHAT, "stream": True}
+        ) as again:
+            more = again.iter_raw()
+            next(more)
+            busy = httpx.post(url + "/chat/completions", json=CHAT)
+            assert_openai_error(busy, 429)
+            assert int(busy.headers["retry-after"]) >= 3
 
 
 def test_serve_reports_a_taken_port_clearly(empty_workspace):

@@ -6,7 +6,9 @@ Pure ASGI (no BaseHTTPMiddleware) so streams pass through without extra bufferin
 from __future__ import annotations
 
 import logging
+import math
 import secrets
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -64,13 +66,24 @@ class RequestContextMiddleware:
 
 
 class ConcurrencyLimitMiddleware:
-    """Beyond `limit` work requests in flight, answer 429 with Retry-After instead of queueing
-    without bound (streams count until their last byte)."""
+    """Beyond `limit` work requests in flight, answer 429 instead of queueing without bound
+    (streams count until their last byte). Retry-After is an estimate, not a constant: with
+    every slot busy, one frees up about every (typical request duration / limit) seconds."""
+
+    SMOOTHING = 0.2  # weight of the newest duration in the running average
+    MAX_RETRY_AFTER_S = 60
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
         self.active = 0
+        self.typical_duration_s: float | None = None
+
+    def retry_after_s(self) -> int:
+        if self.typical_duration_s is None:
+            return 1
+        wait = math.ceil(self.typical_duration_s / self.limit)
+        return min(self.MAX_RETRY_AFTER_S, max(1, wait))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in WORK_ROUTES:
@@ -81,12 +94,20 @@ class ConcurrencyLimitMiddleware:
                 429,
                 f"the proxy is busy ({self.limit} requests in flight); retry shortly",
                 code="too_many_requests",
-                headers={"retry-after": "1"},
+                headers={"retry-after": str(self.retry_after_s())},
             )
             await error_response(busy)(scope, receive, send)
             return
         self.active += 1
+        started = time.monotonic()
         try:
             await self.app(scope, receive, send)
         finally:
             self.active -= 1
+            self._observe(time.monotonic() - started)
+
+    def _observe(self, duration_s: float) -> None:
+        if self.typical_duration_s is None:
+            self.typical_duration_s = duration_s
+        else:
+            self.typical_duration_s += self.SMOOTHING * (duration_s - self.typical_duration_s)
