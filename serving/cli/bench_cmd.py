@@ -200,14 +200,15 @@ def gate(
     train_chapters: Annotated[int, typer.Option(min=1, help="Training chapters per author.")] = 6,
     held_out_chapters: Annotated[
         int, typer.Option(min=1, help="Held-out chapters per author (the yardstick).")
-    ] = 2,
-    prompts: Annotated[int, typer.Option(min=1, help="Held-out prompts per author.")] = 6,
-    new_tokens: Annotated[int, typer.Option(min=8, help="Tokens per continuation.")] = 80,
+    ] = 3,
+    prompts: Annotated[int, typer.Option(min=1, help="Held-out prompts per author.")] = 24,
+    new_tokens: Annotated[int, typer.Option(min=8, help="Tokens per continuation.")] = 256,
     seed: Annotated[
-        list[int] | None, typer.Option("--seed", help="Sampling seed (repeatable).")
+        list[int] | None,
+        typer.Option("--seed", help="Sampling seed (repeatable; default 0 and 1)."),
     ] = None,
     repeats: Annotated[int, typer.Option(min=1, help="Gate trials per author.")] = 1,
-    workers: Annotated[int, typer.Option(min=1, help="Concurrent generation requests.")] = 8,
+    workers: Annotated[int, typer.Option(min=1, help="Concurrent generation requests.")] = 12,
     engine_url: Annotated[
         str | None, typer.Option(help="Use this running engine instead of starting vLLM.")
     ] = None,
@@ -225,7 +226,7 @@ def gate(
             held_out_chapters=held_out_chapters,
             prompts=prompts,
             new_tokens=new_tokens,
-            seeds=tuple(seed or [0]),
+            seeds=tuple(seed or [0, 1]),
             repeats=repeats,
             workers=workers,
             engine_url=engine_url,
