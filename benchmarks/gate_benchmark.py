@@ -15,7 +15,6 @@ voices: three steps do not change how a model writes.
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import statistics
@@ -156,11 +155,14 @@ def cut_chapters(text: str, words_per_chapter: int, count: int) -> list[str]:
 
 def make_workspace(work, corpus, author, authors, chapter_words, n_train, n_held, n_impostors):
     """A workspace from the author's first book; its yardstick is calibrated against other
-    authors of the corpus (the other benchmark author first), never the author itself."""
+    authors of the corpus (the other benchmark author first), never the author itself. One
+    already in `work` (a `work_dir` run again) is reused as it is."""
     import yaml
 
     from serving.workspace import Workspace, init_workspace
 
+    if (work / author / "inkwell.yaml").is_file():
+        return Workspace.load(work / author)
     book = sorted((corpus / author).glob("*.txt"))[0]
     ws = init_workspace(work / author)
     chapters = cut_chapters(book.read_text(encoding="utf-8"), chapter_words, n_train + n_held)
@@ -185,9 +187,15 @@ def train_adapter(
     ws, author: str, steps: int | None, epochs: float, max_length: int, progress: bool
 ) -> dict:
     """One adapter on the author's training chapters: `steps` optimizer steps when given, else
-    `epochs` epochs, keeping the checkpoint with the best validation loss."""
+    `epochs` epochs, keeping the checkpoint with the best validation loss. An adapter already
+    trained in this workspace is reused (more trials of the same adapters)."""
     from finetune.config import load_train_config
+    from finetune.manifest import AdapterManifest
     from finetune.train import train
+
+    run_dir = ws.adapters_dir / f"{author}-lora"
+    if (run_dir / "manifest.json").is_file():
+        return training_summary(AdapterManifest.load(run_dir), reused=True)
 
     every = steps or EVAL_EVERY_STEPS
     # Passages short enough that system prompt, instruction and context fit beside them.
@@ -207,16 +215,21 @@ def train_adapter(
         "data.context_tokens=60",
     ]
     config = load_train_config(TRAIN_CONFIG, overrides, max_steps=steps)
-    book = ws.book_paths(author)
-    started = time.monotonic()
-    run_dir = train(config, book, run_name=f"{author}-lora", progress=progress, say=print)
-    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    run_dir = train(
+        config, ws.book_paths(author), run_name=run_dir.name, progress=progress, say=print
+    )
+    return training_summary(AdapterManifest.load(run_dir), reused=False)
+
+
+def training_summary(manifest, reused: bool) -> dict:
     return {
-        "run": run_dir.name,
-        "steps": manifest.get("steps"),
-        "epochs": manifest.get("epochs"),
-        "seconds": round(time.monotonic() - started, 1),
-        "final_train_loss": (manifest.get("train_loss") or [{}])[-1].get("loss"),
+        "run": manifest.run,
+        "steps": manifest.steps,
+        "epochs": manifest.epochs,
+        "seconds": round(manifest.wall_time_s, 1),
+        "final_train_loss": manifest.train_loss[-1].loss if manifest.train_loss else None,
+        "best_eval_loss": manifest.best_eval_loss,
+        "reused": reused,
     }
 
 
@@ -225,7 +238,7 @@ def share_adapters(workspaces: dict) -> None:
     their workspace)."""
     for author, ws in workspaces.items():
         for other, other_ws in workspaces.items():
-            if other != author:
+            if other != author and not (ws.adapters_dir / f"{other}-lora").exists():
                 shutil.copytree(
                     other_ws.adapters_dir / f"{other}-lora", ws.adapters_dir / f"{other}-lora"
                 )
@@ -411,7 +424,7 @@ def markdown(figures: dict) -> str:
         "Training: "
         + ", ".join(
             f"{a}: {t['steps']} steps ({t.get('epochs', '?')} epochs) in {t['seconds']:.0f} s "
-            f"(last loss {t['final_train_loss']})"
+            f"(last loss {t['final_train_loss']}){' (reused)' if t.get('reused') else ''}"
             for a, t in figures["training"].items()
         ),
     ]

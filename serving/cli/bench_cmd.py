@@ -212,6 +212,13 @@ def gate(
     engine_url: Annotated[
         str | None, typer.Option(help="Use this running engine instead of starting vLLM.")
     ] = None,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(help="Keep the workspaces here; adapters already trained there are reused."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Results folder (default: benchmarks/results/...).")
+    ] = None,
 ) -> None:
     """Does the gate pick the right voice? Two authors, two adapters, each author's yardstick."""
     from benchmarks.gate_benchmark import run
@@ -230,5 +237,7 @@ def gate(
             repeats=repeats,
             workers=workers,
             engine_url=engine_url,
+            work_dir=work_dir,
+            out_dir=out,
         )
     typer.echo(f"results: {path}")
