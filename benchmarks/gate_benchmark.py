@@ -423,8 +423,8 @@ def markdown(figures: dict) -> str:
         "",
         "Training: "
         + ", ".join(
-            f"{a}: {t['steps']} steps ({t.get('epochs', '?')} epochs) in {t['seconds']:.0f} s "
-            f"(last loss {t['final_train_loss']}){' (reused)' if t.get('reused') else ''}"
+            f"{a}: {t['steps']} steps ({t['epochs']} epochs) in {t['seconds']:.0f} s "
+            f"(last loss {t['final_train_loss']}){' (reused)' if t['reused'] else ''}"
             for a, t in figures["training"].items()
         ),
     ]

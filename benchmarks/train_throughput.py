@@ -238,22 +238,15 @@ def _plots(results: list[dict]) -> dict[str, Any]:
     curves, ax = plt.subplots(figsize=(7, 4))
     for i, r in enumerate(results):
         colour = f"C{i}"
-        train = r["train_loss"]
-        ax.plot(
-            [p["step"] for p in train],
-            [p["loss"] for p in train],
-            "-o",
-            color=colour,
-            label=f"{r['label']} train",
-        )
-        evals = r["eval_loss"]
-        ax.plot(
-            [p["step"] for p in evals],
-            [p["loss"] for p in evals],
-            "--s",
-            color=colour,
-            label=f"{r['label']} eval",
-        )
+        for key, marker, kind in (("train_loss", "-o", "train"), ("eval_loss", "--s", "eval")):
+            points = r[key]
+            ax.plot(
+                [p["step"] for p in points],
+                [p["loss"] for p in points],
+                marker,
+                color=colour,
+                label=f"{r['label']} {kind}",
+            )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss (assistant tokens)")

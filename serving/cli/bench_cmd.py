@@ -9,6 +9,13 @@ import typer
 
 app = typer.Typer(no_args_is_help=True)
 
+ResultsOpt = Annotated[
+    Path | None, typer.Option(help="Results folder (default: benchmarks/results/...).")
+]
+StartedEngineOpt = Annotated[
+    str | None, typer.Option(help="Use this running engine instead of starting vLLM.")
+]
+
 
 @app.command("report")
 def report(
@@ -53,9 +60,7 @@ def continue_latency(
         Path | None,
         typer.Option("--workspace", "-w", help="Workspace (default: a fresh demo book)."),
     ] = None,
-    engine_url: Annotated[
-        str | None, typer.Option(help="Use this running engine instead of starting vLLM.")
-    ] = None,
+    engine_url: StartedEngineOpt = None,
     runs: Annotated[int, typer.Option(min=1, help="cn turns per path.")] = 5,
 ) -> None:
     """Latency of `cn -p` (Continue CLI) through the proxy vs. straight to the engine."""
@@ -133,9 +138,7 @@ def stylometry(
     as_json: Annotated[
         bool, typer.Option("--json", help='Print {"methods": ..., "words_per_s": ...}.')
     ] = False,
-    out: Annotated[
-        Path | None, typer.Option(help="Results folder (default: benchmarks/results/...).")
-    ] = None,
+    out: ResultsOpt = None,
 ) -> None:
     """Authorship attribution: the style score vs Cosine/Burrows' Delta vs faststylometry."""
     import json
@@ -171,9 +174,7 @@ def train(
         int | None,
         typer.Option(min=1, help="torch CPU threads (default: one per core; 1 on a busy machine)."),
     ] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Results folder (default: benchmarks/results/...).")
-    ] = None,
+    out: ResultsOpt = None,
 ) -> None:
     """LoRA training speed on SmolLM2: s/step, tokens/s, peak RSS and loss, per configuration."""
     from benchmarks.train_throughput import DEFAULT_CONFIG, run
@@ -209,16 +210,12 @@ def gate(
     ] = None,
     repeats: Annotated[int, typer.Option(min=1, help="Gate trials per author.")] = 1,
     workers: Annotated[int, typer.Option(min=1, help="Concurrent generation requests.")] = 12,
-    engine_url: Annotated[
-        str | None, typer.Option(help="Use this running engine instead of starting vLLM.")
-    ] = None,
+    engine_url: StartedEngineOpt = None,
     work_dir: Annotated[
         Path | None,
         typer.Option(help="Keep the workspaces here; adapters already trained there are reused."),
     ] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Results folder (default: benchmarks/results/...).")
-    ] = None,
+    out: ResultsOpt = None,
 ) -> None:
     """Does the gate pick the right voice? Two authors, two adapters, each author's yardstick."""
     from benchmarks.gate_benchmark import run
