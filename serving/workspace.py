@@ -152,6 +152,13 @@ class Workspace:
             author=author or self.root.name,
         )
 
+    def served_base_hash(self) -> str | None:
+        """The digest of the base model the engine serves (adapter manifests record the same
+        digest of the base they were trained on); None for a hub id not on this disk."""
+        from finetune.base_model import base_model_hash, ensure_base_model
+
+        return base_model_hash(ensure_base_model(self.config.engine.base_model))
+
     def check_training_base(self, training_base: str) -> None:
         """Refuse, before any training, a run on another base model than the one this
         workspace serves: its adapter could never be loaded by the engine."""
@@ -161,7 +168,7 @@ class Workspace:
         from finetune.base_model import base_model_hash, ensure_base_model
 
         trained = base_model_hash(ensure_base_model(training_base))
-        if trained is not None and trained == base_model_hash(ensure_base_model(serving)):
+        if trained is not None and trained == self.served_base_hash():
             return  # the same weights under two names (an alias and its folder)
         raise WorkspaceError(
             f"the training config's base_model is {training_base!r}, but this workspace serves "

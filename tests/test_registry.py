@@ -123,3 +123,20 @@ def test_kill_9_during_promotion_keeps_the_previous_live(registry: Registry) -> 
     # The file lock died with the process: the next promotion goes through.
     registry.promote("a2")
     assert registry.live().name == "a2"
+
+
+def test_an_adapter_trained_on_another_base_is_refused_by_digest(
+    empty_workspace: Workspace, base_model_path: Path
+) -> None:
+    """Registering reads the manifest's base-model digest: weights of another base would fail
+    inside vLLM later, so the registry names both bases now and records nothing."""
+    from serving.registry import hotload
+
+    folder = empty_workspace.adapters_dir / "elsewhere"
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text("{}")
+    manifest = {"base_model": "other-base", "base_model_hash": "0" * 64}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(RegistryError, match=r"'other-base' \(hash 000000000000\).*smollm2-135m"):
+        hotload.record_for_run(empty_workspace, "elsewhere")
+    assert Registry(empty_workspace.registry_path).adapters() == []

@@ -60,12 +60,10 @@ def record_for_run(ws: Workspace, name: str) -> AdapterRecord:
 
 
 def _check_base_model(ws: Workspace, manifest: dict, manifest_path: Path) -> None:
-    from finetune.base_model import base_model_hash, ensure_base_model
-
     trained_on = manifest.get("base_model_hash")
     if not trained_on:
         return
-    serving = base_model_hash(ensure_base_model(ws.config.engine.base_model))
+    serving = ws.served_base_hash()
     if serving and serving != trained_on:
         raise RegistryError(
             f"{manifest_path}: adapter trained on base model {manifest.get('base_model')!r} "
