@@ -49,9 +49,10 @@ def _engine(ws: Any, engine_url: str | None) -> Iterator[str]:
     if engine_url:
         yield engine_url
         return
-    from serving.engine.service import start_engine, stop_engine
+    from serving.engine.service import stop_engine
+    from serving.registry.hotload import start_with_adapters
 
-    state, _problems = start_engine(ws)
+    state, _problems = start_with_adapters(ws)
     try:
         yield state.url
     finally:
@@ -158,7 +159,7 @@ def run(
     from benchmarks.reporting import write_report
     from rag import ingest, open_store
     from serving.continue_config.cn import ensure_cn, run_cn
-    from serving.workspace import Workspace, init_workspace
+    from serving.foundation.workspace import Workspace, init_workspace
 
     cn = ensure_cn()
     with tempfile.TemporaryDirectory(prefix="inkwell-cn-bench-") as scratch_dir:

@@ -159,7 +159,7 @@ def make_workspace(work, corpus, author, authors, chapter_words, n_train, n_held
     already in `work` (a `work_dir` run again) is reused as it is."""
     import yaml
 
-    from serving.workspace import Workspace, init_workspace
+    from serving.foundation.workspace import Workspace, init_workspace
 
     if (work / author / "inkwell.yaml").is_file():
         return Workspace.load(work / author)
@@ -191,7 +191,7 @@ def train_adapter(
     trained in this workspace is reused (more trials of the same adapters)."""
     from finetune.config import load_train_config
     from finetune.manifest import AdapterManifest
-    from finetune.train import train
+    from finetune.train import BookPaths, train
 
     run_dir = ws.adapters_dir / f"{author}-lora"
     if (run_dir / "manifest.json").is_file():
@@ -216,7 +216,7 @@ def train_adapter(
     ]
     config = load_train_config(TRAIN_CONFIG, overrides, max_steps=steps)
     run_dir = train(
-        config, ws.book_paths(author), run_name=run_dir.name, progress=progress, say=print
+        config, BookPaths.of(ws, author), run_name=run_dir.name, progress=progress, say=print
     )
     return training_summary(AdapterManifest.load(run_dir), reused=False)
 
@@ -246,7 +246,6 @@ def share_adapters(workspaces: dict) -> None:
 
 def start_engine(work: Path) -> tuple[int, str]:
     from finetune.base_model import ensure_base_model
-    from serving.config import EngineConfig
     from serving.engine.launcher import (
         detect_device,
         engine_command,
@@ -255,6 +254,7 @@ def start_engine(work: Path) -> tuple[int, str]:
         terminate,
         wait_ready,
     )
+    from serving.foundation.config import EngineConfig
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

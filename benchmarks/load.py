@@ -288,7 +288,7 @@ def load_scenario(
 def demo_workspace(root: Path) -> Any:
     """The demo book with its lore indexed (each proxied request retrieves for real)."""
     from rag import ingest, open_store
-    from serving.workspace import init_workspace
+    from serving.foundation.workspace import init_workspace
 
     ws = init_workspace(root, demo=True)
     ingest(ws.lore_dir, open_store(ws.chroma_dir, ws.config.store), progress=False)
@@ -325,13 +325,14 @@ def stand_in_run(ws: Any, requests: int, cap_over: int, logs: Path) -> dict[str,
 def engine_run(ws: Any, requests: int, logs: Path) -> dict[str, Any]:
     """The real CPU vLLM engine, started for the workspace on a free port, stopped after."""
     from benchmarks.stand_in_engine import free_port
-    from serving.engine.service import start_engine, stop_engine
-    from serving.workspace import Workspace
+    from serving.engine.service import stop_engine
+    from serving.foundation.workspace import Workspace
+    from serving.registry.hotload import start_with_adapters
 
     engine_port = free_port()
     set_cap(ws, 64, engine_port=engine_port)
     ws = Workspace.load(ws.root)
-    state, problems = start_engine(ws, timeout_s=900, max_model_len=2048)
+    state, problems = start_with_adapters(ws, timeout_s=900, max_model_len=2048)
     try:
         return {
             "engine_url": state.url,

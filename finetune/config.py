@@ -9,8 +9,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from finetune.errors import FinetuneError
 
-class TrainConfigError(ValueError):
+
+class TrainConfigError(FinetuneError):
     """A training config file or override that does not fit the schema."""
 
 

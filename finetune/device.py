@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from finetune.config import TrainConfig
+from finetune.errors import FinetuneError
 
 _CUDA_ONLY_OPTIMS = {"paged_adamw_8bit", "paged_adamw_32bit", "adamw_8bit", "adamw_torch_fused"}
 
@@ -34,7 +35,7 @@ def plan_device(config: TrainConfig, cuda_available: bool | None = None) -> Devi
             from transformers.utils import is_bitsandbytes_available
 
             if not is_bitsandbytes_available():
-                raise RuntimeError(
+                raise FinetuneError(
                     "this config uses 4-bit loading or an 8-bit optimizer, which need "
                     "bitsandbytes: pip install 'inkwell[gpu]'"
                 )

@@ -9,7 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from finetune.atomic import write_json_atomic
+from finetune.errors import FinetuneError
+from serving.foundation.atomic import write_json_atomic
 
 MANIFEST_FILE = "manifest.json"
 _PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "datasets", "bitsandbytes")
@@ -58,7 +59,7 @@ class AdapterManifest(BaseModel):
     def load(cls, run_dir: Path) -> AdapterManifest:
         path = Path(run_dir) / MANIFEST_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: not an adapter run (no manifest.json)")
+            raise FinetuneError(f"{path}: not an adapter run (no manifest.json)")
         return cls.model_validate_json(path.read_text(encoding="utf-8"))
 
 

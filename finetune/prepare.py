@@ -17,17 +17,18 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 from tqdm.auto import tqdm
 
-from finetune.atomic import write_json_atomic, write_text_atomic
 from finetune.chunking import split_chapter, tail_excerpt
 from finetune.config import DataConfig
+from finetune.errors import FinetuneError
 from finetune.prompts import approx_words, chat_messages, writing_instruction
+from serving.foundation.atomic import write_json_atomic, write_text_atomic
 
 TRAIN_FILE = "train.jsonl"
 VALIDATION_FILE = "validation.jsonl"
 CARD_FILE = "data_card.json"
 
 
-class PrepareError(ValueError):
+class PrepareError(FinetuneError):
     """Chapters that cannot become a training set; the message names every bad file."""
 
 

@@ -8,7 +8,6 @@ checkpoints for `--resume`.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from collections.abc import Callable
@@ -17,23 +16,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from finetune.atomic import write_json_atomic
 from finetune.base_model import base_model_hash, ensure_base_model
 from finetune.config import QuantizationConfig, TrainConfig
 from finetune.device import DevicePlan, plan_device
+from finetune.errors import FinetuneError
 from finetune.manifest import AdapterManifest, LossPoint, package_versions
 from finetune.prepare import DataCard, PrepareError, dataset_fingerprint, prepare_dataset
+from serving.foundation.atomic import write_json_atomic
+from serving.foundation.names import validate_name
+from serving.foundation.workspace import Workspace
 
 TMP_PREFIX = ".tmp-"
 CHECKPOINTS_DIR = "checkpoints"
 RUN_STATE_FILE = "run.json"
-# The same rule as the workspace's names (finetune does not import serving).
-_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 Say = Callable[[str], None]
 
 
-class TrainError(ValueError):
+class TrainError(FinetuneError):
     """A run that cannot start or continue, with what to do about it."""
 
 
@@ -47,14 +47,15 @@ class BookPaths:
     adapters_dir: Path
     author: str
 
-
-def check_run_name(name: str) -> str:
-    if not _RUN_NAME.fullmatch(name) or ".." in name:
-        raise TrainError(
-            f"invalid run name {name!r}: use letters, digits, '.', '_' or '-' "
-            "(no path separators, no '..', at most 128 characters)"
+    @classmethod
+    def of(cls, ws: Workspace, author: str | None = None) -> BookPaths:
+        return cls(
+            training_chapters=ws.training_chapters(),
+            held_out_chapters=ws.held_out_chapters(),
+            data_dir=ws.data_dir,
+            adapters_dir=ws.adapters_dir,
+            author=author or ws.root.name,
         )
-    return name
 
 
 def ensure_dataset(
@@ -97,7 +98,7 @@ def train(
 ) -> Path:
     """Train one adapter and return its finished folder `<adapters_dir>/<run>/`."""
     plan = plan_device(config)
-    name = check_run_name(run_name or _default_run_name(plan, book.adapters_dir, resume))
+    name = validate_name(run_name or _default_run_name(plan, book.adapters_dir, resume), "run name")
     final_dir = book.adapters_dir / name
     tmp_dir = book.adapters_dir / f"{TMP_PREFIX}{name}"
     if final_dir.exists():

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rag.entry import LoreEntry, LoreFileError
+from rag.errors import LoreError
 from rag.parse_markdown import parse_markdown
 from rag.parse_yaml import parse_yaml
 
@@ -14,7 +15,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 5_000_000
 
 
-class TextFileError(ValueError):
+class TextFileError(LoreError):
     """A file that is not readable text; carries the line where that shows, if any."""
 
     def __init__(self, message: str, line: int | None = None) -> None:

@@ -21,12 +21,13 @@ import numpy as np
 
 from rag.config import StoreConfig
 from rag.embeddings import MODEL_NAME, MiniLMEmbeddingFunction
+from rag.errors import LoreError
 
 POINTER_MARK = "inkwell-lore-index"
 READ_BATCH = 2000
 
 
-class StoreError(ValueError):
+class StoreError(LoreError):
     """The store cannot be reached or used; the message says which and how to fix it."""
 
 

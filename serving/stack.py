@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from serving.workspace import Workspace
+from serving.foundation.workspace import Workspace
 
 CONTINUE_CONFIG = Path("continue") / "config.yaml"
 
@@ -29,8 +29,9 @@ def run_stack(ws: Workspace, options: StackOptions, echo: Callable[[str], None] 
     start-up, so a second copy fails at once; an engine started here is stopped on the way out."""
     from rag import ingest, open_store
     from serving.continue_config import KeyChoice, build_continue_config, install_config
-    from serving.engine import start_engine, stop_engine
+    from serving.engine import stop_engine
     from serving.proxy.app import bind, serve_socket
+    from serving.registry.hotload import start_with_adapters
 
     overrides = {"engine_url": options.engine_url, "host": options.host, "port": options.port}
     settings = ws.config.server.model_copy(
@@ -45,7 +46,7 @@ def run_stack(ws: Workspace, options: StackOptions, echo: Callable[[str], None] 
             echo(f"lore skipped: {problem}")
         if options.engine_url is None:
             echo(f"starting vLLM for {ws.config.engine.base_model} (log: {ws.logs_dir})")
-            state, problems = start_engine(ws, timeout_s=options.engine_timeout_s)
+            state, problems = start_with_adapters(ws, timeout_s=options.engine_timeout_s)
             started_engine = True
             settings = settings.model_copy(update={"engine_url": state.url})
             echo(f"engine ready on {state.device} in {state.ready_s:.0f} s")

@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from serving.cli.app import app
-from serving.workspace import Workspace
+from serving.foundation.workspace import Workspace
 
 runner = CliRunner()
 

@@ -29,8 +29,8 @@ import yaml
 
 from rag import ingest, open_store
 from serving.continue_config.cn import ensure_cn, run_cn
+from serving.foundation.workspace import Workspace, init_workspace
 from serving.proxy.trace import find_trace
-from serving.workspace import Workspace, init_workspace
 from tests.fixtures.engine import free_port
 
 pytestmark = pytest.mark.engine

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from serving.engine import AdapterLoadError, EngineClient
+from serving.foundation.workspace import Workspace, init_workspace
 from serving.registry import hotload
-from serving.workspace import Workspace, init_workspace
 from tests.fixtures.engine import build_lora_adapter
 
 pytestmark = pytest.mark.engine

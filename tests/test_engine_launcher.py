@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-from serving.config import EngineConfig
 from serving.engine.launcher import (
     adapter_ranks,
     engine_command,
@@ -20,7 +19,8 @@ from serving.engine.launcher import (
     terminate,
 )
 from serving.engine.service import EngineState, _write_state, read_state, resolve_engine_url
-from serving.workspace import Workspace
+from serving.foundation.config import EngineConfig
+from serving.foundation.workspace import Workspace
 
 
 def flag(command: list[str], name: str) -> str:

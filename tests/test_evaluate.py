@@ -13,8 +13,8 @@ import yaml
 
 from serving.engine import EngineClient
 from serving.evaluation import EvalSettings, evaluate_run, gate_run
+from serving.foundation.workspace import Workspace, init_workspace
 from serving.registry import hotload
-from serving.workspace import Workspace, init_workspace
 from tests.fixtures.engine import build_lora_adapter
 
 pytestmark = pytest.mark.engine

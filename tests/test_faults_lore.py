@@ -22,7 +22,7 @@ from rag.config import RetrievalConfig
 from rag.indexing import ingest
 from rag.retrieve import Retriever
 from rag.store import open_store
-from serving.workspace import Workspace, init_workspace
+from serving.foundation.workspace import Workspace, init_workspace
 from tests.fixtures.upstream import running_proxy
 
 INKWELL = str(Path(sys.executable).parent / "inkwell")

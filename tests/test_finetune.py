@@ -15,7 +15,7 @@ from finetune.config import TrainConfigError, load_train_config
 from finetune.device import plan_device
 from finetune.prepare import DataCard, PrepareError, prepare_dataset
 from serving.cli.app import app
-from serving.workspace import Workspace
+from serving.foundation.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 QLORA = REPO / "configs" / "qlora_style_transfer.yaml"

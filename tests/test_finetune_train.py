@@ -17,8 +17,8 @@ import yaml
 
 from finetune.config import load_train_config
 from finetune.manifest import AdapterManifest
-from finetune.train import TrainError, train
-from serving.workspace import Workspace, init_workspace
+from finetune.train import BookPaths, TrainError, train
+from serving.foundation.workspace import Workspace, init_workspace
 
 pytestmark = pytest.mark.train
 
@@ -62,7 +62,7 @@ def trained(tmp_path_factory) -> tuple[Workspace, Path]:
     config = load_train_config(
         LORA, [*TINY, "training.eval_steps=3", "training.save_steps=3"], max_steps=6
     )
-    run_dir = train(config, ws.book_paths(), run_name="voice", progress=False, say=lambda _: None)
+    run_dir = train(config, BookPaths.of(ws), run_name="voice", progress=False, say=lambda _: None)
     return ws, run_dir
 
 
@@ -189,8 +189,8 @@ def test_a_failing_run_leaves_no_adapter(tmp_path: Path):
     # The style prompt alone is longer than 100 tokens: no example has an answer token left.
     config = load_train_config(LORA, [*TINY, "training.max_length=100"], max_steps=2)
     with pytest.raises(TrainError, match="max_length"):
-        train(config, ws.book_paths(), run_name="broken", progress=False, say=lambda _: None)
+        train(config, BookPaths.of(ws), run_name="broken", progress=False, say=lambda _: None)
     assert not (ws.adapters_dir / "broken").exists()
     assert [p.name for p in ws.adapters_dir.iterdir()] == [".tmp-broken"]
     with pytest.raises(TrainError, match="--resume --run broken"):
-        train(config, ws.book_paths(), run_name="broken", progress=False, say=lambda _: None)
+        train(config, BookPaths.of(ws), run_name="broken", progress=False, say=lambda _: None)

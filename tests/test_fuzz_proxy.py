@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from serving.foundation.workspace import Workspace, init_workspace
 from serving.proxy.errors import ProxyError
 from serving.proxy.protocol import ChatCompletionRequest, CompletionRequest, parse_body
-from serving.workspace import Workspace, init_workspace
 from tests.fixtures.upstream import ScriptedUpstream, running_proxy
 
 # Bounded budget: about 400 HTTP cases and 400 in-process cases.

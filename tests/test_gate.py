@@ -3,10 +3,10 @@ both the live adapter and the base model, and the held-out NLL does not get wors
 
 from __future__ import annotations
 
-from serving.config import GateConfig
 from serving.evaluation import EvalSettings, EvaluationResult, decide
-from serving.evaluation.evaluate import Comparison, ModelResult
+from serving.evaluation.results import Comparison, ModelResult
 from serving.evaluation.stats import bootstrap_mean, paired_bootstrap
+from serving.foundation.config import GateConfig
 
 GATE = GateConfig(margin=2.0, confidence=0.95, bootstrap_samples=2000)
 SETTINGS = EvalSettings.from_gate(GATE)

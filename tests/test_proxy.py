@@ -12,9 +12,9 @@ import httpx
 import openai
 import pytest
 
+from serving.foundation.workspace import Workspace, init_workspace
 from serving.proxy.trace import find_trace
 from serving.registry import AdapterRecord, Registry
-from serving.workspace import Workspace, init_workspace
 from tests.fixtures.upstream import ScriptedUpstream, running_proxy
 
 TOOLS = [

@@ -11,7 +11,7 @@ from rag import LoreHit, inject_chat, lore_prefix, parse_lore_dir
 from rag.chunking import chunk_text
 from rag.entry import LoreEntry, SecondaryKeys
 from rag.triggers import KeywordTriggers
-from serving.workspace import DEMO_BOOK
+from serving.foundation.workspace import DEMO_BOOK
 
 QUESTIONS = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "lore_questions.yaml"
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from serving.foundation.errors import WorkspaceError
+from serving.foundation.workspace import Workspace
 from serving.registry import AdapterRecord, Registry, RegistryError
-from serving.workspace import Workspace, WorkspaceError
 
 
 def record(name: str, digest: str = "d0") -> AdapterRecord:

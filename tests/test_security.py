@@ -21,10 +21,10 @@ from typer.testing import CliRunner
 
 from rag.parse_dir import parse_lore_dir
 from serving.cli.app import app as cli
-from serving.config import ServerConfig
+from serving.foundation.config import ServerConfig
+from serving.foundation.errors import WorkspaceError
 from serving.registry import AdapterRecord, RegistryError
 from serving.registry.hotload import adapter_dir, registry_for
-from serving.workspace import WorkspaceError
 from tests.fixtures.upstream import free_port, running_proxy
 
 INKWELL = str(Path(sys.executable).parent / "inkwell")

@@ -8,8 +8,9 @@ import sys
 import pytest
 
 from rag import parse_lore_dir
-from serving.config import ConfigError, load_config
-from serving.workspace import Workspace, WorkspaceError, init_workspace
+from serving.foundation.config import ConfigError, load_config
+from serving.foundation.errors import WorkspaceError
+from serving.foundation.workspace import Workspace, init_workspace
 
 INKWELL = [sys.executable, "-c", "from serving.cli.app import main; main()"]
 

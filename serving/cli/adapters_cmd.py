@@ -25,7 +25,7 @@ EngineUrlOpt = Annotated[
 def _session(workspace: Path, engine_url: str | None, required: bool) -> Iterator[tuple]:
     """The workspace and a client for its engine (None when optional and not running)."""
     from serving.engine import EngineClient, EngineError, resolve_engine_url
-    from serving.workspace import Workspace
+    from serving.foundation.workspace import Workspace
 
     ws = Workspace.load(workspace)
     url = resolve_engine_url(ws, engine_url)
@@ -45,8 +45,8 @@ def _session(workspace: Path, engine_url: str | None, required: bool) -> Iterato
 def list_adapters(workspace: WorkspaceOpt = Path(".")) -> None:
     """Every registered adapter, its state and its latest scores."""
     with user_errors():
+        from serving.foundation.workspace import Workspace
         from serving.registry.hotload import registry_for
-        from serving.workspace import Workspace
 
         records = registry_for(Workspace.load(workspace)).adapters()
     if not records:
@@ -62,8 +62,8 @@ def list_adapters(workspace: WorkspaceOpt = Path(".")) -> None:
 def show(name: str, workspace: WorkspaceOpt = Path(".")) -> None:
     """One adapter's record and the live history, as JSON."""
     with user_errors():
+        from serving.foundation.workspace import Workspace
         from serving.registry.hotload import registry_for
-        from serving.workspace import Workspace
 
         registry = registry_for(Workspace.load(workspace))
         record = registry.get(name)

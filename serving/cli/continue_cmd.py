@@ -34,7 +34,7 @@ def config(
     """Write Continue's config.yaml: the live and base models, autocomplete, and @lore."""
     from serving.continue_config import KeyChoice, build_continue_config, install_config
     from serving.continue_config.merge import dump
-    from serving.workspace import Workspace
+    from serving.foundation.workspace import Workspace
 
     with user_errors():
         ws = Workspace.load(workspace)

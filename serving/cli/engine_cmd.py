@@ -25,14 +25,14 @@ def start(
     """Start vLLM for the workspace's base model (detached), wait until it serves, and load
     the live and candidate adapters again."""
     with user_errors():
-        from serving.engine import start_engine
-        from serving.workspace import Workspace
+        from serving.foundation.workspace import Workspace
+        from serving.registry.hotload import start_with_adapters
 
         ws = Workspace.load(workspace)
         typer.echo(
             f"starting vLLM for {ws.config.engine.base_model} (log: .inkwell/logs/engine.log)"
         )
-        state, problems = start_engine(ws, timeout_s=timeout, max_model_len=max_model_len)
+        state, problems = start_with_adapters(ws, timeout_s=timeout, max_model_len=max_model_len)
     typer.echo(
         f"engine ready at {state.url} on {state.device} in {state.ready_s:.0f} s "
         f"(pid {state.pid}, max LoRA rank {state.max_lora_rank})"
@@ -46,7 +46,7 @@ def stop(workspace: WorkspaceOpt = Path(".")) -> None:
     """Stop the engine started for this workspace (SIGTERM, then SIGKILL)."""
     with user_errors():
         from serving.engine import stop_engine
-        from serving.workspace import Workspace
+        from serving.foundation.workspace import Workspace
 
         state = stop_engine(Workspace.load(workspace))
     typer.echo(f"engine stopped (pid {state.pid})" if state else "no engine was running")
@@ -61,7 +61,7 @@ def status(
     """Is the engine up, and which adapters does it serve? Exit code 1 when it is not healthy."""
     with user_errors():
         from serving.engine import engine_status
-        from serving.workspace import Workspace
+        from serving.foundation.workspace import Workspace
 
         result = engine_status(Workspace.load(workspace), engine_url)
     if json_output:

@@ -1,4 +1,5 @@
-"""One place that turns library errors into a clean message and exit code 2."""
+"""One place that turns user errors into a clean message and exit code 2; anything else is a
+bug and keeps its traceback."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from collections.abc import Iterator
 
 import typer
 
-# Library errors that carry a user-facing message (ValueError subclasses by convention).
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, PermissionError)
+from rag.errors import LoreError
+from serving.foundation.errors import InkwellError
+from stylometry.text import StyleInputError
+
+# Inkwell's own base, plus the bases of the two packages that import nothing of ours.
+USER_ERRORS: tuple[type[BaseException], ...] = (InkwellError, LoreError, StyleInputError)
 
 
 @contextlib.contextmanager

@@ -50,9 +50,9 @@ def run_evaluation(workspace: Path, run: str, engine_url: str | None, **override
     """Shared by `inkwell evaluate` and `inkwell train --evaluate`."""
     from serving.engine import EngineClient, EngineError, resolve_engine_url
     from serving.evaluation import EvalSettings, evaluate_run
-    from serving.evaluation.evaluate import EVALUATION_DIR
-    from serving.style import workspace_judge
-    from serving.workspace import Workspace
+    from serving.evaluation.results import EVALUATION_DIR
+    from serving.evaluation.yardstick import workspace_judge
+    from serving.foundation.workspace import Workspace
 
     ws = Workspace.load(workspace)
     settings = EvalSettings.from_gate(ws.config.gate, **overrides)
@@ -74,7 +74,7 @@ def run_gate(workspace: Path, run: str, engine_url: str | None) -> bool:
     """Shared by `inkwell gate` and `inkwell train --gate`; True when promoted."""
     from serving.engine import EngineClient, resolve_engine_url
     from serving.evaluation import gate_run
-    from serving.workspace import Workspace
+    from serving.foundation.workspace import Workspace
 
     ws = Workspace.load(workspace)
     with EngineClient(resolve_engine_url(ws, engine_url)) as client:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from serving.cli.errors import user_errors
-from serving.workspace import init_workspace
+from serving.foundation.workspace import init_workspace
 
 
 def init(

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from serving.foundation.errors import InkwellError
+
 app = typer.Typer(no_args_is_help=True)
 
 WorkspaceOption = Annotated[
@@ -42,7 +44,7 @@ def index(
     from rag import ingest, open_store
     from rag.rebuild import rebuild as rebuild_index
     from serving.cli.errors import user_errors
-    from serving.workspace import Workspace
+    from serving.foundation.workspace import Workspace
 
     with user_errors():
         ws = Workspace.load(workspace)
@@ -80,7 +82,7 @@ def search(
     """Show the entries that match a query, and why each one matched."""
     from rag import Retriever, open_store
     from serving.cli.errors import user_errors
-    from serving.workspace import Workspace
+    from serving.foundation.workspace import Workspace
 
     if mode not in ("hybrid", "keyword", "vector"):
         typer.secho("error: --mode must be hybrid, keyword or vector", err=True, fg="red")
@@ -91,7 +93,9 @@ def search(
         store = open_store(ws.chroma_dir, ws.config.store)
         retriever = Retriever(store, ws.config.retrieval)
         if not retriever.snapshot.entries:
-            raise ValueError(f"the lore of {ws.root} is not indexed yet: run `inkwell lore index`")
+            raise InkwellError(
+                f"the lore of {ws.root} is not indexed yet: run `inkwell lore index`"
+            )
         hits = retriever.search(query, current_chapter=chapter, limit=limit, mode=chosen)
     if as_json:
         typer.echo(json.dumps([h.to_dict() for h in hits], indent=2))
@@ -112,14 +116,14 @@ def why(
 ) -> None:
     """What lore the proxy injected for a past request, and why (from the trace log)."""
     from serving.cli.errors import user_errors
+    from serving.foundation.workspace import Workspace
     from serving.proxy.trace import find_trace
-    from serving.workspace import Workspace
 
     with user_errors():
         ws = Workspace.load(workspace)
         trace = find_trace(ws.traces_path, request_id)
         if trace is None:
-            raise ValueError(f"no request {request_id!r} in {ws.traces_path}")
+            raise InkwellError(f"no request {request_id!r} in {ws.traces_path}")
     typer.echo(
         f"request {trace.get('request_id')} at {trace.get('ts')}: {trace.get('route')} "
         f"model {trace.get('model')} -> adapter {trace.get('adapter') or 'base'}, "

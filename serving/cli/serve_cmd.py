@@ -28,8 +28,8 @@ def serve(
 ) -> None:
     """Serve the OpenAI-compatible proxy that injects the book's lore into every request."""
     with user_errors():
+        from serving.foundation.workspace import Workspace
         from serving.proxy.app import run
-        from serving.workspace import Workspace
 
         ws = Workspace.load(workspace)
         overrides = {"engine_url": engine_url, "port": port, "host": host}

@@ -27,8 +27,8 @@ def profile(
     """Build the author profile from the training chapters, calibrate it (held-out chapters
     vs other writers) and save it to .inkwell/style/profile.json."""
     from serving.cli.errors import user_errors
-    from serving.style import build_workspace_profile
-    from serving.workspace import Workspace
+    from serving.evaluation.yardstick import build_workspace_profile
+    from serving.foundation.workspace import Workspace
 
     with user_errors():
         built = build_workspace_profile(Workspace.load(workspace), reference, mode)
@@ -68,8 +68,8 @@ def score_cmd(
 ) -> None:
     """Score texts 0-100 against the author profile, with the per-part breakdown."""
     from serving.cli.errors import user_errors
-    from serving.style import profile_path, workspace_judge
-    from serving.workspace import Workspace
+    from serving.evaluation.yardstick import profile_path, workspace_judge
+    from serving.foundation.workspace import Workspace
     from stylometry import AuthorProfile, read_text, score
 
     with user_errors():

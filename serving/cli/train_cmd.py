@@ -35,12 +35,14 @@ def prepare(
         from finetune.base_model import ensure_base_model
         from finetune.config import load_train_config
         from finetune.prepare import prepare_dataset
-        from serving.workspace import Workspace
+        from finetune.train import BookPaths
+        from finetune.workspace_base import check_training_base
+        from serving.foundation.workspace import Workspace
 
         ws = Workspace.load(workspace)
         cfg = load_train_config(config, set_ or [])
-        ws.check_training_base(cfg.base_model)
-        book = ws.book_paths()
+        check_training_base(ws, cfg.base_model)
+        book = BookPaths.of(ws)
         card = prepare_dataset(
             book.training_chapters,
             book.held_out_chapters,
@@ -90,15 +92,18 @@ def train(
     .inkwell/adapters/<run>/; prepares the data first when it is missing or out of date."""
     with user_errors():
         from finetune.config import load_train_config
+        from finetune.train import BookPaths
         from finetune.train import train as train_adapter
-        from serving.workspace import Workspace, validate_name
+        from finetune.workspace_base import check_training_base
+        from serving.foundation.names import validate_name
+        from serving.foundation.workspace import Workspace
 
         ws = Workspace.load(workspace)
         if run is not None:
             validate_name(run, "run name")
         cfg = load_train_config(config, set_ or [], max_steps=max_steps)
-        ws.check_training_base(cfg.base_model)
-        run_dir = train_adapter(cfg, ws.book_paths(), run_name=run, resume=resume, say=typer.echo)
+        check_training_base(ws, cfg.base_model)
+        run_dir = train_adapter(cfg, BookPaths.of(ws), run_name=run, resume=resume, say=typer.echo)
     typer.echo(f"adapter ready: {run_dir.name} ({run_dir})")
     if evaluate or gate:
         from serving.cli.evaluate_cmd import run_evaluation, run_gate
@@ -117,7 +122,8 @@ def merge(
     """Write the base model with the adapter merged in, as a standalone HF model folder."""
     with user_errors():
         from finetune.merge import merge as merge_adapter
-        from serving.workspace import Workspace, validate_name
+        from serving.foundation.names import validate_name
+        from serving.foundation.workspace import Workspace
 
         ws = Workspace.load(workspace)
         validate_name(run, "run name")

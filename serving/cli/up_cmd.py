@@ -22,8 +22,8 @@ def up(
 ) -> None:
     """Index the lore, start the engine (unless --engine-url), serve the proxy until Ctrl-C."""
     with user_errors():
+        from serving.foundation.workspace import Workspace
         from serving.stack import StackOptions, run_stack
-        from serving.workspace import Workspace
 
         run_stack(
             Workspace.load(workspace),

@@ -13,7 +13,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from serving.workspace import Workspace
+from serving.foundation.errors import InkwellError
+from serving.foundation.workspace import Workspace
+
+
+class ContinueConfigError(InkwellError):
+    """A Continue config we cannot write or merge into; the message names the file or key."""
+
 
 # Our entries are recognised by these names when merging; the user's own entries never match.
 LIVE_MODEL = "Inkwell live"
@@ -36,7 +42,7 @@ class KeyChoice:
     def from_environment(cls, env_var: str, inline: bool = False) -> KeyChoice:
         value = os.environ.get(env_var) or None
         if inline and value is None:
-            raise ValueError(
+            raise ContinueConfigError(
                 f"--inline-key needs the API key in the environment variable {env_var}, "
                 "which is not set"
             )

@@ -18,12 +18,14 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from serving.foundation.errors import InkwellError
+
 CN_VERSION = "1.5.47"
 CN_PACKAGE = "@continuedev/cli"
 CN_DIR = Path(__file__).resolve().parents[2] / ".cache" / "continue-cli"
 
 
-class ContinueCliError(RuntimeError):
+class ContinueCliError(InkwellError):
     """`cn` could not be installed or a run failed; the message carries npm's or cn's output."""
 
 

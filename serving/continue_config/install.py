@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from finetune.atomic import write_text_atomic
 from serving.continue_config.merge import ContinueConfigError, dump, merge_config, parse_existing
+from serving.foundation.atomic import write_text_atomic
 
 DEFAULT_CONFIG_PATH = Path("~/.continue/config.yaml")
 

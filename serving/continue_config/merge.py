@@ -15,11 +15,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from serving.continue_config.build import LORE_TITLE, OUR_MODEL_NAMES
-
-
-class ContinueConfigError(ValueError):
-    """An existing Continue config we cannot merge into; the message names the file."""
+from serving.continue_config.build import LORE_TITLE, OUR_MODEL_NAMES, ContinueConfigError
 
 
 def _yaml() -> YAML:

@@ -7,8 +7,10 @@ from typing import Any
 
 import httpx
 
+from serving.foundation.errors import InkwellError
 
-class EngineError(ValueError):
+
+class EngineError(InkwellError):
     """The engine could not be reached or refused a request; the message says which
     (a ValueError, by the project's convention for errors the CLI shows as they are)."""
 

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.config import EngineConfig
 from serving.engine.client import EngineClient, EngineError
+from serving.foundation.config import EngineConfig
 
 # vLLM accepts only these values for --max-lora-rank.
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)

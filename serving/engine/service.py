@@ -11,7 +11,6 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from finetune.atomic import write_text_atomic
 from serving.engine.client import EngineClient, EngineError
 from serving.engine.launcher import (
     adapter_ranks,
@@ -23,7 +22,8 @@ from serving.engine.launcher import (
     terminate,
     wait_ready,
 )
-from serving.workspace import Workspace
+from serving.foundation.atomic import write_text_atomic
+from serving.foundation.workspace import Workspace
 
 STATE_FILE = "engine.json"
 
@@ -93,11 +93,10 @@ def resolve_engine_url(ws: Workspace, engine_url: str | None = None) -> str:
 
 def start_engine(
     ws: Workspace, *, timeout_s: float = 600.0, max_model_len: int | None = None
-) -> tuple[EngineState, list[str]]:
-    """Start vLLM for the workspace's base model, wait until it serves, and load the live and
-    candidate adapters again. Returns the state and one line per adapter that failed to load."""
+) -> EngineState:
+    """Start vLLM for the workspace's base model and wait until it serves (adapters are the
+    registry's business: `serving.registry.hotload.start_with_adapters`)."""
     from finetune.base_model import ensure_base_model
-    from serving.registry.hotload import reload_registered
 
     running = read_state(ws)
     if running is not None:
@@ -140,9 +139,7 @@ def start_engine(
         state_path(ws).unlink(missing_ok=True)
         raise
     _write_state(ws, state)
-    with EngineClient(url) as client:
-        problems = reload_registered(ws, client)
-    return state, problems
+    return state
 
 
 def stop_engine(ws: Workspace, grace_s: float = 30.0) -> EngineState | None:

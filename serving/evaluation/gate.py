@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from finetune.atomic import write_json_atomic
-from serving.config import GateConfig
 from serving.engine.client import EngineClient
-from serving.evaluation.evaluate import EVALUATION_DIR, EvaluationResult
+from serving.evaluation.results import EVALUATION_DIR, EvaluationResult
+from serving.foundation.atomic import write_json_atomic
+from serving.foundation.config import GateConfig
+from serving.foundation.workspace import Workspace
 from serving.registry import hotload
-from serving.workspace import Workspace
 
 DECISION_FILE = "gate.json"
 

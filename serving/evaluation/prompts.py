@@ -11,11 +11,12 @@ from pathlib import Path
 
 from finetune.chunking import split_chapter, tail_excerpt
 from finetune.prompts import approx_words, chat_messages, writing_instruction
+from serving.foundation.errors import InkwellError
 
 CountTokens = Callable[[list[str]], list[int]]
 
 
-class EvaluationInputError(ValueError):
+class EvaluationInputError(InkwellError):
     """Held-out chapters that cannot give evaluation prompts."""
 
 

@@ -22,7 +22,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
-from serving.config import ServerConfig
+from serving.foundation.config import ServerConfig
+from serving.foundation.errors import InkwellError
+from serving.foundation.workspace import Workspace
 from serving.proxy.api_router import router
 from serving.proxy.auth import ApiKeyMiddleware
 from serving.proxy.errors import ProxyError, error_response, validation_problems
@@ -32,12 +34,11 @@ from serving.proxy.serving import InkwellServing
 from serving.proxy.trace import TraceWriter
 from serving.proxy.upstream import Upstream
 from serving.registry import Registry
-from serving.workspace import Workspace
 
 log = logging.getLogger("inkwell.proxy")
 
 
-class ProxyStartError(ValueError):
+class ProxyStartError(InkwellError):
     """The proxy cannot start (for instance, its port is taken)."""
 
 

@@ -7,6 +7,8 @@ from http import HTTPStatus
 import orjson
 from starlette.responses import Response
 
+from serving.foundation.errors import InkwellError
+
 _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -28,7 +30,7 @@ def _phrase(status: int) -> str:
         return f"http_{status}"
 
 
-class ProxyError(Exception):
+class ProxyError(InkwellError):
     """A failure the client should see as an OpenAI error with this status."""
 
     def __init__(

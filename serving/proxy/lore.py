@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from serving.workspace import Workspace
+from serving.foundation.workspace import Workspace
 
 log = logging.getLogger("inkwell.proxy")
 

@@ -12,9 +12,12 @@ import hashlib
 import json
 from pathlib import Path
 
+from finetune.workspace_base import served_base_hash
 from serving.engine.client import AdapterLoadError, EngineClient
+from serving.engine.service import EngineState, start_engine
+from serving.foundation.names import validate_name
+from serving.foundation.workspace import Workspace
 from serving.registry.store import AdapterRecord, Registry, RegistryError
-from serving.workspace import Workspace, validate_name
 
 MANIFEST = "manifest.json"
 
@@ -63,7 +66,7 @@ def _check_base_model(ws: Workspace, manifest: dict, manifest_path: Path) -> Non
     trained_on = manifest.get("base_model_hash")
     if not trained_on:
         return
-    serving = ws.served_base_hash()
+    serving = served_base_hash(ws)
     if serving and serving != trained_on:
         raise RegistryError(
             f"{manifest_path}: adapter trained on base model {manifest.get('base_model')!r} "
@@ -151,3 +154,11 @@ def reload_registered(ws: Workspace, client: EngineClient) -> list[str]:
         except (AdapterLoadError, RegistryError) as exc:
             problems.append(f"{record.name}: {exc}")
     return problems
+
+
+def start_with_adapters(ws: Workspace, **options) -> tuple[EngineState, list[str]]:
+    """Start the workspace's engine and load the live and candidate adapters again. Returns
+    the state and one line per adapter that failed to load."""
+    state = start_engine(ws, **options)
+    with EngineClient(state.url) as client:
+        return state, reload_registered(ws, client)

@@ -18,14 +18,15 @@ from typing import Any, Literal
 from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from finetune.atomic import TEMP_SUFFIX, write_text_atomic
-from serving.workspace import validate_name
+from serving.foundation.atomic import TEMP_SUFFIX, write_text_atomic
+from serving.foundation.errors import InkwellError
+from serving.foundation.names import validate_name
 
 AdapterState = Literal["candidate", "live", "retired"]
 REGISTRY_VERSION = 1
 
 
-class RegistryError(ValueError):
+class RegistryError(InkwellError):
     """A registry operation that cannot be done; the message says why."""
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from finetune.atomic import write_text_atomic
-from serving.evaluation.evaluate import EvaluationResult
+from serving.evaluation.results import EvaluationResult
+from serving.foundation.atomic import write_text_atomic
 
 EXCERPT_CHARS = 700
 
 
-def write_report(result: EvaluationResult, out_dir: Path) -> Path:
+def write_evaluation_page(result: EvaluationResult, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_name = "evaluation.png"
     save_plot(result, out_dir / plot_name)

@@ -9,24 +9,27 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rag.config import RetrievalConfig, StoreConfig
+from serving.foundation.errors import InkwellError
 
-DEFAULTS_PATH = Path(__file__).resolve().parent.parent / "configs" / "inkwell.yaml"
+DEFAULTS_PATH = Path(__file__).resolve().parents[2] / "configs" / "inkwell.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(InkwellError):
     """A config file that cannot be used; the message names the file and the key."""
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """Unknown keys are errors, so a typo fails loudly instead of running with a default."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class BookConfig(_Strict):
+class BookConfig(StrictModel):
     held_out: list[str] = Field(default_factory=list)
     current_chapter: int | None = Field(None, ge=1)
 
 
-class ServerConfig(_Strict):
+class ServerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(8001, ge=1, le=65535)
     engine_url: str = "http://127.0.0.1:8000/v1"
@@ -38,7 +41,7 @@ class ServerConfig(_Strict):
     cors_origins: list[str] = Field(default_factory=list)
 
 
-class EngineConfig(_Strict):
+class EngineConfig(StrictModel):
     base_model: str = "smollm2-135m"
     served_name: str = "base"
     host: str = "127.0.0.1"
@@ -52,7 +55,7 @@ class EngineConfig(_Strict):
     extra_args: list[str] = Field(default_factory=list)
 
 
-class JudgeConfig(_Strict):
+class JudgeConfig(StrictModel):
     """An OpenAI-compatible LLM used as a pairwise style judge (optional, never the only signal)."""
 
     base_url: str | None = None
@@ -60,13 +63,13 @@ class JudgeConfig(_Strict):
     api_key_env: str = "INKWELL_JUDGE_API_KEY"
 
 
-class StyleConfig(_Strict):
+class StyleConfig(StrictModel):
     profile: Literal["fast", "full"] = "fast"
     reference_corpus: str | None = None
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
 
 
-class GateConfig(_Strict):
+class GateConfig(StrictModel):
     margin: float = Field(2.0, ge=0)
     confidence: float = Field(0.95, gt=0, lt=1)
     bootstrap_samples: int = Field(2000, ge=100)
@@ -78,7 +81,7 @@ class GateConfig(_Strict):
     require_nll: bool = True
 
 
-class InkwellConfig(_Strict):
+class InkwellConfig(StrictModel):
     book: BookConfig = Field(default_factory=BookConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)

@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import math
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from serving.config import InkwellConfig, load_config
+from serving.foundation.config import InkwellConfig, load_config
+from serving.foundation.errors import WorkspaceError
 
 CHAPTER_SUFFIXES = (".txt", ".md")
-DEMO_BOOK = Path(__file__).resolve().parent / "demo_book"
+DEMO_BOOK = Path(__file__).resolve().parents[1] / "demo_book"
 # Public-domain novels beside a development checkout (../shared/corpora/dev): the demo book's
 # impostor authors for calibrating the style score, when present.
-DEV_REFERENCE_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "dev"
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-class WorkspaceError(ValueError):
-    """A workspace that cannot be used, or a path that would leave it."""
-
-
-def validate_name(name: str, what: str = "name") -> str:
-    """Names of adapters and runs: no separators, no '..', no hidden files."""
-    if not _SAFE_NAME.fullmatch(name) or ".." in name:
-        raise WorkspaceError(
-            f"invalid {what} {name!r}: use letters, digits, '.', '_' or '-' "
-            "(no path separators, no '..', at most 128 characters)"
-        )
-    return name
+DEV_REFERENCE_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "dev"
 
 
 @dataclass(frozen=True)
@@ -139,43 +124,6 @@ class Workspace:
     def training_chapters(self) -> list[Path]:
         held = set(self.held_out_chapters())
         return [p for p in self.chapter_files() if p not in held]
-
-    def book_paths(self, author: str | None = None):
-        """What the finetune package needs of this book (finetune imports nothing of ours)."""
-        from finetune.train import BookPaths
-
-        return BookPaths(
-            training_chapters=self.training_chapters(),
-            held_out_chapters=self.held_out_chapters(),
-            data_dir=self.data_dir,
-            adapters_dir=self.adapters_dir,
-            author=author or self.root.name,
-        )
-
-    def served_base_hash(self) -> str | None:
-        """The digest of the base model the engine serves (adapter manifests record the same
-        digest of the base they were trained on); None for a hub id not on this disk."""
-        from finetune.base_model import base_model_hash, ensure_base_model
-
-        return base_model_hash(ensure_base_model(self.config.engine.base_model))
-
-    def check_training_base(self, training_base: str) -> None:
-        """Refuse, before any training, a run on another base model than the one this
-        workspace serves: its adapter could never be loaded by the engine."""
-        serving = self.config.engine.base_model
-        if training_base == serving:
-            return
-        from finetune.base_model import base_model_hash, ensure_base_model
-
-        trained = base_model_hash(ensure_base_model(training_base))
-        if trained is not None and trained == self.served_base_hash():
-            return  # the same weights under two names (an alias and its folder)
-        raise WorkspaceError(
-            f"the training config's base_model is {training_base!r}, but this workspace serves "
-            f"{serving!r} (engine.base_model in {self.root / 'inkwell.yaml'}); an adapter "
-            f"trained on one cannot be loaded on the other. Pass --set base_model={serving} "
-            "or change engine.base_model"
-        )
 
 
 def init_workspace(root: Path | str, demo: bool = False) -> Workspace:

@@ -1,0 +1,149 @@
+"""The style yardsticks of a workspace: the author profile built from its training chapters
+(`inkwell style profile`), the held-out yardstick evaluation scores against, both calibrated
+against other writers, and the optional LLM judge configured in style.judge."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from serving.foundation.errors import InkwellError
+from serving.foundation.workspace import Workspace
+
+# Enough of each impostor text to calibrate on, little enough to keep it quick.
+IMPOSTOR_WORDS = 12_000
+
+
+class StyleSetupError(InkwellError):
+    """A workspace that cannot build a style yardstick (no chapters, no reference corpus)."""
+
+
+def profile_path(ws: Workspace) -> Path:
+    return ws.state_dir / "style" / "profile.json"
+
+
+def reference_dir(ws: Workspace, reference: Path | None = None) -> Path:
+    """The impostor corpus (DIR/<author>/*.txt): --reference, else style.reference_corpus."""
+    if reference is not None:
+        return reference
+    configured = ws.config.style.reference_corpus
+    if not configured:
+        raise StyleSetupError(
+            "calibration needs other writers' prose: set style.reference_corpus in "
+            f"{ws.root / 'inkwell.yaml'} or pass --reference DIR (DIR/<author>/*.txt)"
+        )
+    path = Path(configured).expanduser()
+    return path if path.is_absolute() else ws.root / path
+
+
+@dataclass(frozen=True)
+class BuiltProfile:
+    profile: object  # stylometry.AuthorProfile (imported lazily: spaCy is slow to load)
+    path: Path
+    held_out_scores: list[tuple[str, object]]  # (chapter file name, StyleReport)
+
+
+def build_workspace_profile(
+    ws: Workspace, reference: Path | None = None, mode: str | None = None
+) -> BuiltProfile:
+    """Profile the training chapters, calibrate on held-out chapters vs impostors, save it."""
+    from stylometry import build_profile, calibrate, load_corpus, read_text, score
+
+    training = [read_text(p) for p in ws.training_chapters()]
+    held_paths = ws.held_out_chapters()
+    held = [read_text(p) for p in held_paths]
+    if not training:
+        raise StyleSetupError(f"{ws.chapters_dir}: no training chapters to build a profile from")
+    impostors = [
+        text
+        for books in load_corpus(reference_dir(ws, reference)).values()
+        for text in books.values()
+    ]
+    built = build_profile(training, ws.root.name, mode or ws.config.style.profile, progress=True)
+    calibrated = calibrate(built, training + held, impostors, progress=True)
+    path = calibrated.save(profile_path(ws))
+    scores = [(p.name, score(t, calibrated)) for p, t in zip(held_paths, held, strict=True)]
+    return BuiltProfile(profile=calibrated, path=path, held_out_scores=scores)
+
+
+def workspace_judge(
+    ws: Workspace,
+    url: str | None = None,
+    model: str | None = None,
+    key_env: str | None = None,
+):
+    """The LLM judge from arguments or style.judge, or None when none is configured. Reference
+    excerpts come from the author's chapters, so the judge compares against the real voice."""
+    configured = ws.config.style.judge
+    url = url or configured.base_url
+    if not url:
+        return None
+    model = model or configured.model
+    if not model:
+        raise StyleSetupError(
+            "an LLM judge needs a model name (style.judge.model or --judge-model)"
+        )
+    from stylometry import read_text
+    from stylometry.judge import Judge
+
+    chapters = ws.training_chapters()[:3] + ws.held_out_chapters()[:1]
+    if len(chapters) < 2:
+        raise StyleSetupError("the judge needs at least two chapters for reference excerpts")
+    refs = [read_text(p)[:2500] for p in chapters]
+    return Judge(url, model, refs, api_key=os.environ.get(key_env or configured.api_key_env))
+
+
+def yardstick_profile(ws: Workspace, texts: list[str], progress: bool = True):
+    """The author profile scores are measured against: the held-out chapters, calibrated
+    against other writers (style.reference_corpus). Cached under .inkwell/style/ by the hash
+    of everything it is built from, since calibration takes a while."""
+    import hashlib
+
+    import stylometry
+
+    impostors = impostor_texts(ws)
+    digest = hashlib.sha256(ws.config.style.profile.encode())
+    for text in [*texts, "\0impostors\0", *impostors]:
+        digest.update(hashlib.sha256(text.encode()).digest())
+    cache = ws.state_dir / "style" / f"yardstick-{digest.hexdigest()[:16]}.json"
+    if cache.is_file():
+        return stylometry.AuthorProfile.load(cache)
+    profile = stylometry.build_profile(
+        texts, name=f"{ws.root.name} (held out)", mode=ws.config.style.profile
+    )
+    profile = stylometry.calibrate(profile, texts, impostors, progress=progress)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    profile.save(cache)
+    return profile
+
+
+def impostor_texts(ws: Workspace) -> list[str]:
+    """Other writers' books from the workspace's reference corpus (style.reference_corpus,
+    DIR/<author>/*.txt), each cut to its first IMPOSTOR_WORDS words."""
+    import stylometry
+
+    corpus = stylometry.load_corpus(reference_dir(ws))
+    return [
+        " ".join(text.split(" ")[:IMPOSTOR_WORDS])
+        for books in corpus.values()
+        for text in books.values()
+    ]
+
+
+@dataclass(frozen=True)
+class Score:
+    overall: float
+    parts: dict[str, float]
+
+
+def score_text(text: str, profile, judge) -> Score:
+    """The style score of one continuation; a model that writes nothing measurable (empty,
+    no words) scores 0 instead of stopping the evaluation."""
+    import stylometry
+
+    try:
+        report = stylometry.score(text, profile, judge=judge)
+    except stylometry.StyleInputError:
+        return Score(overall=0.0, parts={})
+    return Score(overall=report.overall, parts=report.parts)
