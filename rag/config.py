@@ -11,8 +11,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+EmbeddingBackend = Literal["torch", "onnx", "onnx-int8", "model2vec"]
+
+
 class StoreConfig(_Strict):
     backend: Literal["embedded", "http"] = "embedded"
+    # How all-MiniLM-L6-v2 runs for the index and for queries (benchmarks/retrieval_quality.py
+    # measures each). An index built by another backend is re-indexed by itself.
+    embedding: EmbeddingBackend = "onnx-int8"
     host: str = "127.0.0.1"
     port: int = Field(8002, ge=1, le=65535)
     # Each ingest writes a new generation collection "<collection>-g<n>-<tag>", so the name
@@ -32,6 +38,8 @@ class RetrievalConfig(_Strict):
     top_k: int = Field(6, ge=0)
     # all-MiniLM-L6-v2 scores a relevant question/passage pair at about 0.2-0.7.
     min_similarity: float = Field(0.25, ge=-1.0, le=1.0)
+    # A vector hit must also be within this much of the best hit's similarity.
+    relative_floor: float = Field(1.0, ge=0.0, le=2.0)
     token_budget: int = Field(700, ge=0)
     completion_token_budget: int = Field(200, ge=0)
     # The vector query is the tail of the latest user message: embedding cost grows with length.

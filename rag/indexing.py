@@ -4,7 +4,11 @@ Entries are compared by content hash and chunks by embedding key, so an unchange
 folder publishes nothing and embeds nothing, and an edited entry re-embeds only its own
 chunks; the vectors of everything else are copied from the live generation. The new
 generation is published only once it is complete (see store.py), so an ingest killed
-midway leaves the previous index in service."""
+midway leaves the previous index in service.
+
+An index made by another embedding model (store.embedding changed, or a new build recipe) is
+re-indexed by itself: every chunk is embedded again into a new generation beside the old one,
+with a progress bar, and the old one serves until the pointer moves."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
+from rag.backends import Backend, fingerprint
 from rag.chapters import chapter_entries
 from rag.chunking import chunk_text
 from rag.embeddings import embed_documents, embedding_key
@@ -43,10 +48,13 @@ class IngestReport:
     reused: int = 0  # chunks whose vectors were copied from the previous generation
     generation: int = 0
     published: bool = False
+    reindexed_from: str | None = None  # the fingerprint of the model that made the old index
     errors: list[LoreFileError] = field(default_factory=list)
 
     def summary(self) -> str:
         state = f"published generation {self.generation}" if self.published else "no change"
+        if self.reindexed_from and self.published:
+            state += f" (re-indexed: the old index was made by {self.reindexed_from})"
         return (
             f"{state}: {self.added} added, {self.updated} updated, {self.removed} removed, "
             f"{self.unchanged} unchanged; {self.chunks} chunks ({self.embedded} embedded, "
@@ -92,7 +100,9 @@ def embedding_text(entry: LoreEntry, chunk: str) -> str:
     return f"{entry.name} ({entry.category}).{also}\n{chunk}"
 
 
-def plan_chunks(entries: Sequence[LoreEntry], max_words: int) -> list[PlannedChunk]:
+def plan_chunks(
+    entries: Sequence[LoreEntry], max_words: int, backend: Backend
+) -> list[PlannedChunk]:
     planned = []
     for entry in entries:
         pieces = chunk_text(entry.text, max_words)
@@ -104,7 +114,7 @@ def plan_chunks(entries: Sequence[LoreEntry], max_words: int) -> list[PlannedChu
                     index=index,
                     count=len(pieces),
                     document=piece,
-                    key=embedding_key(embedding_text(entry, piece)),
+                    key=embedding_key(embedding_text(entry, piece), backend),
                 )
             )
     return planned
@@ -130,15 +140,15 @@ def _ingest_lock(store: LoreStore) -> Iterator[None]:
         lock.release()
 
 
-def _embed(texts: list[str], progress: bool) -> np.ndarray:
+def _embed(texts: list[str], backend: Backend, progress: bool, desc: str) -> np.ndarray:
     show = progress and len(texts) >= PROGRESS_MIN_CHUNKS
-    parts = []
-    with tqdm(total=len(texts), desc="embedding lore", unit="chunk", disable=not show) as bar:
+    parts = [embed_documents([], backend)]
+    with tqdm(total=len(texts), desc=desc, unit="chunk", disable=not show) as bar:
         for start in range(0, len(texts), EMBED_BATCH):
             batch = texts[start : start + EMBED_BATCH]
-            parts.append(embed_documents(batch))
+            parts.append(embed_documents(batch, backend))
             bar.update(len(batch))
-    return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
+    return np.concatenate(parts)
 
 
 def ingest(
@@ -180,14 +190,17 @@ def ingest(
                 report.unchanged += 1
         report.removed = len(set(old_hashes) - set(hashes))
         report.generation = state.generation
+        backend = store.config.embedding
+        if state.active and state.model != fingerprint(backend):
+            report.reindexed_from = state.model
 
-        changed = report.added or report.updated or report.removed
+        changed = report.added or report.updated or report.removed or report.reindexed_from
         if not changed and (state.active or not entries):
             store.drop_stale(keep=[state.active, state.previous])
             report.chunks = store.count(state.active) if state.active else 0
             return report
 
-        planned = plan_chunks(entries, store.config.chunk_words)
+        planned = plan_chunks(entries, store.config.chunk_words, backend)
         report.chunks = len(planned)
         reusable = [c for c in planned if c.key in old_by_key]
         old_vectors = (
@@ -202,7 +215,8 @@ def ingest(
                 vectors[chunk.key] = vector
         to_embed = {c.key: c for c in planned if c.key not in vectors}
         texts = [embedding_text(c.entry, c.document) for c in to_embed.values()]
-        for key, vector in zip(to_embed, _embed(texts, progress), strict=True):
+        desc = f"re-indexing lore for {backend}" if report.reindexed_from else "embedding lore"
+        for key, vector in zip(to_embed, _embed(texts, backend, progress, desc), strict=True):
             vectors[key] = vector
         report.embedded = len(to_embed)
         report.reused = len(planned) - sum(1 for c in planned if c.key in to_embed)

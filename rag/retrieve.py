@@ -2,10 +2,13 @@
 vector search over the latest user message, merged per entry, filtered (spoiler guard,
 secondary keys), ordered by priority then score, and cut to a token budget.
 
-The entry table and the trigger regex are built once per published index generation and
-kept in memory; a request costs one regex scan, one query embedding and one Chroma query.
-A new generation published by an ingest (in any process) is picked up within
-`store.refresh_s` seconds."""
+The entry table, the keyword table and every chunk vector are loaded once per published index
+generation and kept in memory; a request costs one keyword scan, one query embedding (cached
+for repeated text) and one exact matrix-vector product over the chunk vectors (about 1 ms for
+10,000 chunks, exact where an HNSW search is approximate). Queries are embedded by the
+backend that made the index, so the two always match, even while a re-index for another
+backend is under way. A new generation published by an ingest (in any process) is picked up
+within `store.refresh_s` seconds."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rag.backends import Backend, backend_of
 from rag.config import RetrievalConfig
 from rag.embeddings import embed_query
 from rag.entry import LoreEntry
@@ -68,9 +72,11 @@ class Snapshot:
 
     state: IndexState
     entries: dict[str, IndexedEntry]
-    chunk_entry: dict[str, tuple[str, int]]  # chunk id -> (entry id, chunk index)
+    rows: tuple[tuple[str, int], ...]  # row of `matrix` -> (entry id, chunk index)
+    matrix: np.ndarray  # one unit vector per chunk
     triggers: KeywordTriggers
     constants: tuple[str, ...]
+    backend: Backend | None  # embeds the queries; None: a model this installation lacks
 
 
 @dataclass
@@ -86,17 +92,27 @@ class _Candidate:
 
 
 def load_snapshot(store: LoreStore, state: IndexState) -> Snapshot:
+    backend = backend_of(state.model)
     if not state.active:
-        return Snapshot(state, {}, {}, KeywordTriggers([]), ())
+        return Snapshot(state, {}, (), np.zeros((0, 0), np.float32), KeywordTriggers([]), (), None)
+    if backend is None:
+        log.warning(
+            "the lore index was made by %s, which this installation cannot run; "
+            "keyword triggers only until `inkwell lore index` re-indexes it",
+            state.model,
+        )
     entries: dict[str, LoreEntry] = {}
-    pieces: dict[str, dict[int, tuple[str, np.ndarray]]] = {}
-    chunk_entry: dict[str, tuple[str, int]] = {}
+    pieces: dict[str, dict[int, tuple[str, int]]] = {}
+    rows: list[tuple[str, int]] = []
+    vectors: list[np.ndarray] = []
     for chunk in store.read_chunks(state.active, with_embeddings=True):
         entry_id, index = chunk.metadata["entry_id"], int(chunk.metadata["chunk"])
-        chunk_entry[chunk.id] = (entry_id, index)
-        pieces.setdefault(entry_id, {})[index] = (chunk.document, chunk.embedding)
+        pieces.setdefault(entry_id, {})[index] = (chunk.document, len(rows))
+        rows.append((entry_id, index))
+        vectors.append(chunk.embedding)
         if index == 0:
             entries[entry_id] = entry_from_metadata(chunk.metadata)
+    matrix = np.ascontiguousarray(np.stack(vectors), dtype=np.float32)
     indexed = {}
     for entry_id, entry in entries.items():
         ordered = [pieces[entry_id][i] for i in sorted(pieces[entry_id])]
@@ -106,11 +122,11 @@ def load_snapshot(store: LoreStore, state: IndexState) -> Snapshot:
             chunks=chunks,
             tokens=estimate_tokens(entry.text),
             chunk_tokens=tuple(estimate_tokens(c) for c in chunks),
-            vectors=np.stack([vector for _, vector in ordered]),
+            vectors=matrix[[row for _, row in ordered]],
         )
     lore = [e for e in entries.values() if e.kind == "lore"]
     constants = tuple(e.id for e in lore if e.constant)
-    return Snapshot(state, indexed, chunk_entry, KeywordTriggers(lore), constants)
+    return Snapshot(state, indexed, tuple(rows), matrix, KeywordTriggers(lore), constants, backend)
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -153,7 +169,8 @@ class Retriever:
         self._lock = threading.Lock()
         self._checked_at = time.monotonic()
         self._snapshot = load_snapshot(store, store.state())
-        embed_query("warm-up")  # load the model now, not in the first request
+        if self._snapshot.backend is not None:  # load the model now, not in the first request
+            embed_query("warm-up", self._snapshot.backend)
 
     @property
     def snapshot(self) -> Snapshot:
@@ -254,8 +271,8 @@ class Retriever:
                 candidate = candidates.setdefault(entry_id, _Candidate())
                 candidate.why.append(f"key '{key}'")
                 candidate.strong = True
-        if mode != "keyword" and top_k > 0 and query:
-            vector = embed_query(query)
+        if mode != "keyword" and top_k > 0 and query and snapshot.backend is not None:
+            vector = embed_query(query, snapshot.backend)
             self._vector(snapshot, vector, top_k, floor, candidates)
             for entry_id, candidate in candidates.items():
                 if candidate.similarity is None:
@@ -287,19 +304,25 @@ class Retriever:
         floor: float | None,
         candidates: dict[str, _Candidate],
     ) -> None:
-        """Add the top_k entries whose best chunk is at least `floor` similar to the query."""
-        n = min(len(snapshot.chunk_entry), max(top_k * 4, top_k + 10))
+        """Add the top_k entries whose best chunk passes the similarity floor: at least
+        `floor`, and (in retrieve(), where `floor` is given) within `relative_floor` of the
+        best chunk, so a query that matches one entry well does not drag in weak ones."""
+        similarities = snapshot.matrix @ vector
+        n = min(len(similarities), max(top_k * 4, top_k + 10))
         if n == 0:
             return
-        results = self.store.query(snapshot.state.active, vector, n)
+        nearest = np.argpartition(-similarities, n - 1)[:n]
+        nearest = nearest[np.argsort(-similarities[nearest], kind="stable")]
+        if floor is not None:
+            floor = max(floor, float(similarities[nearest[0]]) - self.config.relative_floor)
         seen: set[str] = set()
-        for chunk_id, similarity in results:
+        for row in nearest:
+            similarity = float(similarities[row])
             if (floor is not None and similarity < floor) or len(seen) >= top_k:
                 break
-            located = snapshot.chunk_entry.get(chunk_id)
-            if located is None or located[0] in seen:
+            entry_id, index = snapshot.rows[row]
+            if entry_id in seen:
                 continue
-            entry_id, index = located
             seen.add(entry_id)
             candidate = candidates.setdefault(entry_id, _Candidate())
             candidate.similarity = similarity

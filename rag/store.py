@@ -19,9 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from rag.backends import fingerprint
 from rag.config import StoreConfig
-from rag.embeddings import MODEL_NAME, MiniLMEmbeddingFunction
+from rag.embeddings import MiniLMEmbeddingFunction
 from rag.errors import LoreError
+from rag.model_build import MODEL_NAME
 
 POINTER_MARK = "inkwell-lore-index"
 READ_BATCH = 2000
@@ -38,6 +40,8 @@ class IndexState:
     generation: int = 0
     active: str | None = None
     previous: str | None = None
+    # The fingerprint of the embedding model that made the live generation's vectors.
+    model: str = MODEL_NAME
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class LoreStore:
             generation=int(meta.get("generation", 0)),
             active=meta.get("active") or None,
             previous=meta.get("previous") or None,
+            model=str(meta.get("model") or MODEL_NAME),
         )
 
     def publish(self, name: str, generation: int, previous: str | None, entries: int) -> None:
@@ -93,7 +98,7 @@ class LoreStore:
             "active": name,
             "previous": previous or "",
             "entries": entries,
-            "model": MODEL_NAME,
+            "model": fingerprint(self.config.embedding),
             "published": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         pointer = self.client.get_or_create_collection(
@@ -176,16 +181,6 @@ class LoreStore:
 
     def count(self, name: str) -> int:
         return self._collection(name).count()
-
-    def query(self, name: str, embedding: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity), best first."""
-        result = self._collection(name).query(
-            query_embeddings=[embedding], n_results=n, include=["distances"]
-        )
-        return [
-            (chunk_id, 1.0 - float(distance))
-            for chunk_id, distance in zip(result["ids"][0], result["distances"][0], strict=True)
-        ]
 
 
 def open_store(chroma_dir: Path, config: StoreConfig) -> LoreStore:

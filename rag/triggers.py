@@ -1,7 +1,8 @@
-"""Keyword triggers: every entry's name, keys and secondary keys compiled once into one
-regular expression shaped like a trie, so a scan costs one pass over the conversation
-however many entries there are. Matching is case-insensitive, on word boundaries, across
-line breaks, and treats curly and straight apostrophes alike."""
+"""Keyword triggers: every entry's name, keys and secondary keys in one table keyed by the
+key's first word, so a scan looks up each word of the conversation once however many entries
+there are, and building the table for 10,000 entries takes milliseconds (a compiled regex of
+the same keys took most of a second). Matching is case-insensitive, on word boundaries,
+across line breaks, and treats curly and straight apostrophes alike."""
 
 from __future__ import annotations
 
@@ -11,35 +12,23 @@ from collections.abc import Iterable
 from rag.entry import LoreEntry
 
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
+_WORD = re.compile(r"\w+")
+_WORD_CHAR = re.compile(r"\w")
 
 
 def normalize_key(text: str) -> str:
     return " ".join(text.translate(_QUOTES).lower().split())
 
 
-def _trie_pattern(keys: Iterable[str]) -> str:
-    trie: dict[str, dict] = {}
-    for key in keys:
-        node = trie
-        for char in key:
-            node = node.setdefault(char, {})
-        node[""] = {}
+def _head(key: str) -> str:
+    """The first word of a key ('' for a key that starts with punctuation)."""
+    match = _WORD.match(key)
+    return match.group() if match else ""
 
-    def build(node: dict[str, dict]) -> str:
-        branches = [
-            (r"\s+" if char == " " else re.escape(char)) + build(child)
-            for char, child in sorted(node.items())
-            if char
-        ]
-        if not branches:
-            return ""
-        optional = "" in node
-        if len(branches) == 1 and not optional:
-            return branches[0]
-        group = "(?:" + "|".join(branches) + ")"
-        return group + "?" if optional else group
 
-    return build(trie)
+def _boundary(text: str, at: int) -> bool:
+    """No word character at position `at` (the end of text counts as a boundary)."""
+    return at >= len(text) or not _WORD_CHAR.match(text, at)
 
 
 class KeywordTriggers:
@@ -56,26 +45,31 @@ class KeywordTriggers:
             for key in (*entry.secondary_keys.and_, *entry.secondary_keys.not_):
                 all_keys.add(normalize_key(key))
         all_keys.discard("")
-        self._keys = frozenset(all_keys)
-        self._pattern = (
-            re.compile(rf"(?<!\w)(?=({_trie_pattern(sorted(all_keys))})(?!\w))", re.IGNORECASE)
-            if all_keys
-            else None
-        )
+        self._by_head: dict[str, list[str]] = {}
+        for key in all_keys:
+            self._by_head.setdefault(_head(key), []).append(key)
+        # Keys that start with punctuation are few; they are looked for with str.find.
+        self._odd = tuple(self._by_head.pop("", ()))
 
     def scan(self, text: str) -> set[str]:
-        """Normalized keys present in text, including shorter keys that share a start with a
-        longer match ('Ilse' inside 'Ilse Varga')."""
-        if self._pattern is None or not text:
+        """Normalized keys present in text, each starting and ending on a word boundary
+        (so 'Ilse' and 'Ilse Varga' are both found in 'Ilse Varga')."""
+        if not text or not (self._by_head or self._odd):
             return set()
+        norm = normalize_key(text)
         found: set[str] = set()
-        for match in self._pattern.finditer(text.translate(_QUOTES)):
-            norm = normalize_key(match.group(1))
-            found.add(norm)
-            for cut in range(len(norm) - 1, 0, -1):
-                prefix = norm[:cut].rstrip()
-                if not (norm[cut].isalnum() or norm[cut] == "_") and prefix in self._keys:
-                    found.add(prefix)
+        for word in _WORD.finditer(norm):  # maximal runs: each starts on a word boundary
+            start = word.start()
+            for key in self._by_head.get(word.group(), ()):
+                if norm.startswith(key, start) and _boundary(norm, start + len(key)):
+                    found.add(key)
+        for key in self._odd:
+            at = norm.find(key)
+            while at >= 0:
+                if (at == 0 or _boundary(norm, at - 1)) and _boundary(norm, at + len(key)):
+                    found.add(key)
+                    break
+                at = norm.find(key, at + 1)
         return found
 
     def fired(self, found: set[str]) -> dict[str, str]:
