@@ -155,8 +155,8 @@ def run(
     out_dir: Path | None = None,
 ) -> Path:
     """Measure `runs` cn turns on each path (after one warm-up each); returns the JSON path."""
-    from benchmarks.report_figures import latency_figure
-    from benchmarks.reporting import write_report
+    from benchmarks.harness.results import write_results
+    from benchmarks.overview.figures import latency_figure
     from rag import ingest, open_store
     from serving.continue_config.cn import ensure_cn, run_cn
     from serving.foundation.workspace import Workspace, init_workspace
@@ -217,7 +217,7 @@ def run(
         f"Machine load (1-min average) {load_before:.1f} at the start, {load_after:.1f} at the "
         f"end: on a shared machine the spread is mostly other work.\n"
     )
-    return write_report(
+    return write_results(
         out_dir or Path(__file__).resolve().parent / "results" / NAME,
         NAME,
         figures,

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.reporting import write_report
+from benchmarks.harness.results import write_results
 
 NAME = "gate_benchmark"
 REPO = Path(__file__).resolve().parent.parent
@@ -127,7 +127,7 @@ def run(
         ),
     )
     figures["wall_time_s"] = round(time.monotonic() - started, 1)
-    out = write_report(
+    out = write_results(
         Path(out_dir) if out_dir else None, NAME, figures, markdown(figures), plots(figures)
     )
     print(markdown(figures))

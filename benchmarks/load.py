@@ -3,7 +3,8 @@
 Everything on loopback, bounded in count and time. The proxy runs as `inkwell serve` (its own
 process, so its memory, file descriptors and sockets can be read with psutil) on the demo book
 with lore indexed (real Chroma, real embeddings: every request retrieves). Behind it, the
-scripted STAND-IN engine (benchmarks/stand_in_engine.py) streams each answer in 16 chunks over
+scripted STAND-IN engine (benchmarks/harness/stand_in_engine.py) streams each answer in 16
+chunks over
 ~0.3 s, so all the requests of a burst are in flight at once; with `engine=True` the same runs
 against the real CPU vLLM engine (few requests: it generates slowly).
 
@@ -239,7 +240,7 @@ def load_scenario(
     upstream_port: int,
 ) -> dict[str, Any]:
     """Warm-up, two bursts under a cap above them, then a burst beyond a small cap."""
-    from benchmarks.stand_in_engine import free_port
+    from benchmarks.harness.processes import free_port
 
     result: dict[str, Any] = {"requests_per_burst": requests}
     set_cap(ws, max(requests + 8, 64))
@@ -296,7 +297,7 @@ def demo_workspace(root: Path) -> Any:
 
 
 def stand_in_run(ws: Any, requests: int, cap_over: int, logs: Path) -> dict[str, Any]:
-    from benchmarks.stand_in_engine import ScriptedUpstream
+    from benchmarks.harness.scripted import ScriptedUpstream
 
     engine = ScriptedUpstream().start()
     try:
@@ -324,7 +325,7 @@ def stand_in_run(ws: Any, requests: int, cap_over: int, logs: Path) -> dict[str,
 
 def engine_run(ws: Any, requests: int, logs: Path) -> dict[str, Any]:
     """The real CPU vLLM engine, started for the workspace on a free port, stopped after."""
-    from benchmarks.stand_in_engine import free_port
+    from benchmarks.harness.processes import free_port
     from serving.engine.service import stop_engine
     from serving.foundation.workspace import Workspace
     from serving.registry.hotload import start_with_adapters
@@ -361,7 +362,7 @@ def run(
 ) -> Path:
     """Run the stand-in scenario (and the real-engine one with engine=True); returns the
     results folder."""
-    from benchmarks.reporting import write_report
+    from benchmarks.harness.results import write_results
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.perf_counter()
@@ -376,7 +377,7 @@ def run(
         figures["wall_s"] = round(time.perf_counter() - started, 1)
         markdown = _markdown(figures)
         print(markdown)
-        return write_report(out_dir, NAME, figures, markdown, _plots(figures))
+        return write_results(out_dir, NAME, figures, markdown, _plots(figures))
 
 
 def verdict(figures: dict[str, Any]) -> dict[str, Any]:

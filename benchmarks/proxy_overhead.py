@@ -2,7 +2,8 @@
 
 The same requests go, in one run, straight to the engine and through each proxy in front of the
 same engine: Inkwell with lore switched off, Inkwell with lore retrieved from a store of 10,000+
-chunks, and LiteLLM's proxy. The engine is the scripted STAND-IN (benchmarks/stand_in_engine.py, its
+chunks, and LiteLLM's proxy. The engine is the scripted STAND-IN
+(benchmarks/harness/stand_in_engine.py, its
 own process, answering at once), so every millisecond measured beyond the direct path is the
 proxy's. Each path runs at 1, 8 and 64 concurrent clients, streaming and not; added latency is
 the proxy's percentile minus the direct percentile, TTFT added is the same for the first streamed
@@ -412,8 +413,9 @@ def run(
 ) -> Path:
     """Measure all paths at 1, 8 and 64 clients; returns the JSON report's path.
     `requests` is the count per cell at 8 clients (half at 1 client, double at 64)."""
-    from benchmarks.reporting import write_report
-    from benchmarks.stand_in_engine import ScriptedUpstream, free_port
+    from benchmarks.harness.processes import free_port
+    from benchmarks.harness.results import write_results
+    from benchmarks.harness.scripted import ScriptedUpstream
 
     out_dir = out_dir or RESULTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -525,7 +527,7 @@ def run(
         "verdict": _verdict(rows),
     }
     markdown = _markdown(figures, out_dir)
-    return write_report(out_dir, NAME, figures, markdown, _plots(rows))
+    return write_results(out_dir, NAME, figures, markdown, _plots(rows))
 
 
 def _profile_proxy(

@@ -244,7 +244,7 @@ def run(
 ) -> dict:
     """Run the benchmark (headline split, then the rotation), write the report, return the
     figures."""
-    from benchmarks.reporting import write_report
+    from benchmarks.harness.results import write_results
 
     books = load_corpus(corpus)
     candidates = sorted(books)
@@ -376,7 +376,7 @@ full {speed["full"]:,} words/s.
 
 Demo book: {demo_md}
 """
-    write_report(
+    write_results(
         out_dir,
         NAME,
         figures,

@@ -23,7 +23,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from benchmarks.reporting import write_report
+from benchmarks.harness.results import write_results
 
 NAME = "train_throughput"
 REPO = Path(__file__).resolve().parent.parent
@@ -125,7 +125,7 @@ def run(
         "reference": reference["label"],
         "configs": results,
     }
-    out = write_report(out_dir, NAME, figures, _markdown(figures), _plots(results))
+    out = write_results(out_dir, NAME, figures, _markdown(figures), _plots(results))
     print(_summary(results))
     return out
 

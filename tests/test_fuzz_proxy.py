@@ -3,7 +3,7 @@ OpenAPI schema (valid and invalid bodies), hypothesis drives the request models 
 Whatever arrives, the answer is never a 500 and every error is in OpenAI's shape, so an editor
 always shows the writer a message instead of a crash. The proxy runs under uvicorn on loopback
 with the demo book's lore indexed (real Chroma, real embeddings), in front of the scripted
-STAND-IN engine (benchmarks/stand_in_engine.py), which answers every forwarded request."""
+STAND-IN engine (benchmarks/harness/stand_in_engine.py), which answers every forwarded request."""
 
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from benchmarks.harness.processes import free_port
 from rag import RetrievalConfig, Retriever, StoreConfig, ingest, open_store
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -265,12 +265,6 @@ def test_chapters_are_story_so_far_memory(tmp_path):
     assert "chapter:01-arrival" not in ids(retriever.search(query, current_chapter=1))
     # indexing without chapters removes them again
     assert ingest(lore, store, progress=False).removed == 1
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from benchmarks.report import build_report
-from benchmarks.reporting import write_report
+from benchmarks.overview.build import build_overview
+from benchmarks.harness.results import write_results
 
 MACHINE = {"cpu": "Test CPU 9000", "cores": 2, "ram_gib": 7.7, "gpu": None, "python": "3.11.9",
            "torch": "2.13.0", "platform": "Linux-test"}  # fmt: skip
@@ -45,9 +45,9 @@ def save_result(
     age_hours: float = 0.0,
 ) -> Path:
     """A result as a benchmark saves it (the shared writer), from a machine of our choosing."""
-    with mock.patch("benchmarks.reporting.machine_info", return_value=MACHINE):
+    with mock.patch("benchmarks.harness.results.machine_info", return_value=MACHINE):
         text = f"# {name}\n\n{markdown}"
-        out = write_report(results / name, name, figures, text, plots or {})
+        out = write_results(results / name, name, figures, text, plots or {})
     path = out / f"{name}.json"
     stamp = time.time() - age_hours * 3600
     os.utime(path, (stamp, stamp))
@@ -91,7 +91,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (results / "retrieval").mkdir()
     (results / "retrieval" / "retrieval.json").write_text("{not json", encoding="utf-8")
     catalogue = {**CATALOGUE, "never_run": "A benchmark with no result"}
-    return build_report(
+    return build_overview(
         results_dir=results,
         reports_dir=root / "reports",
         fresh_hours=24,
@@ -173,7 +173,7 @@ def test_links_are_relative_and_resolve(report: Path) -> None:
 
 
 def test_a_failing_benchmark_is_reported_not_a_crash(tmp_path: Path) -> None:
-    out = build_report(
+    out = build_overview(
         results_dir=tmp_path / "results",
         reports_dir=tmp_path / "reports",
         allow_run=True,
@@ -187,7 +187,7 @@ def test_a_failing_benchmark_is_reported_not_a_crash(tmp_path: Path) -> None:
 def test_malformed_figure_data_is_reported_not_a_crash(tmp_path: Path) -> None:
     results = tmp_path / "results"
     save_result(results, "gate", {"style_scores": {"base": {"no mean": 1}}, "margin": 2.0})
-    out = build_report(
+    out = build_overview(
         results_dir=results,
         reports_dir=tmp_path / "reports",
         allow_run=False,
@@ -200,14 +200,14 @@ def test_malformed_figure_data_is_reported_not_a_crash(tmp_path: Path) -> None:
 def test_rebuilding_replaces_the_report_in_place(tmp_path: Path) -> None:
     results = tmp_path / "results"
     save_result(results, "gate", {"promoted": True})
-    first = build_report(
+    first = build_overview(
         results_dir=results,
         reports_dir=tmp_path / "reports",
         allow_run=False,
         benchmarks={"gate": "The adapter gate"},
     )
     save_result(results, "gate", {"promoted": False})
-    again = build_report(
+    again = build_overview(
         results_dir=results,
         reports_dir=tmp_path / "reports",
         allow_run=False,

@@ -1,13 +1,15 @@
 """The one `inkwell` command. Each group lives in its own module and only parses arguments;
-the work happens in the library packages."""
+the work happens in the library packages. Groups from above serving/ (the benchmarks) plug in
+through the `inkwell.commands` entry point, so no arrow points up from here."""
 
 from __future__ import annotations
+
+from importlib.metadata import entry_points
 
 import typer
 
 from serving.cli import (
     adapters_cmd,
-    bench_cmd,
     continue_cmd,
     engine_cmd,
     evaluate_cmd,
@@ -37,8 +39,12 @@ app.add_typer(style_cmd.app, name="style", help="Author profiles and the 0-100 s
 app.add_typer(lore_cmd.app, name="lore", help="Index, search and explain the story bible.")
 app.add_typer(engine_cmd.app, name="engine", help="Start, stop and inspect the vLLM engine.")
 app.add_typer(adapters_cmd.app, name="adapters", help="The adapter registry and hot-loading.")
-app.add_typer(bench_cmd.app, name="bench", help="Benchmarks that print and save their figures.")
 app.add_typer(continue_cmd.app, name="continue", help="Continue.dev configuration.")
+
+
+for plugin in entry_points(group="inkwell.commands"):
+    group = plugin.load()
+    app.add_typer(group, name=plugin.name, help=group.info.help)
 
 
 def main() -> None:

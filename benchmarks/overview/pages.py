@@ -7,7 +7,7 @@ import html
 from collections.abc import Sequence
 from datetime import datetime
 
-from benchmarks.report import (
+from benchmarks.overview.entries import (
     BenchmarkResult,
     describe_machine,
     figures_of,

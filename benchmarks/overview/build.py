@@ -1,4 +1,4 @@
-"""`inkwell bench report`: every benchmark in one page a person can read.
+"""`inkwell bench report`: every benchmark in one overview a person can read.
 
 Runs each benchmark that has no fresh saved result (`results/<name>/<name>.json` younger than
 `fresh_hours`), each in its own process with a time limit so one crash or hang cannot take the
@@ -11,24 +11,27 @@ from __future__ import annotations
 import ast
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from serving.foundation.errors import InkwellError
+from benchmarks.overview.entries import (
+    BenchmarkFailed,
+    BenchmarkResult,
+    describe_machine,
+    figures_of,
+)
 
-BENCHMARKS_DIR = Path(__file__).resolve().parent
+BENCHMARKS_DIR = Path(__file__).resolve().parents[1]
 RESULTS_DIR = BENCHMARKS_DIR / "results"
 REPORTS_DIR = BENCHMARKS_DIR / "reports"
 # Modules in benchmarks/ that are tooling, not benchmarks.
-NOT_BENCHMARKS = {"__init__", "reporting", "report", "report_figures", "report_pages"}
+NOT_BENCHMARKS = {"__init__", "cli"}
 # What the report is expected to cover; a missing module is reported, not skipped silently.
 EXPECTED = {
     "stylometry_attribution": "Stylometry attribution",
@@ -48,24 +51,6 @@ RUN_ARGS: dict[str, dict[str, Any]] = {
         "progress": False,
     },
 }
-
-Status = Literal["ran", "reused", "stale", "failed", "missing"]
-
-
-@dataclass
-class BenchmarkResult:
-    name: str
-    title: str
-    status: Status
-    error: str | None = None
-    data: dict[str, Any] | None = None
-    saved_at: datetime | None = None
-    result_dir: Path | None = None
-    figures: list[tuple[str, str]] = field(default_factory=list)  # (file name, caption)
-
-
-class BenchmarkFailed(InkwellError):
-    pass
 
 
 def discover(package_dir: Path = BENCHMARKS_DIR) -> dict[str, str]:
@@ -167,90 +152,10 @@ def collect(
     return _load(BenchmarkResult(name, title, "ran"), path)
 
 
-def figures_of(data: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The measured figures of a result: its `figures` block, else everything but the machine."""
-    figures = data.get("figures")
-    if isinstance(figures, Mapping):
-        return figures
-    return {k: v for k, v in data.items() if k not in ("name", "machine")}
-
-
-def describe_machine(machine: Mapping[str, Any] | None) -> str:
-    """One line: CPU, cores, RAM, GPU, Python and torch, from the result's machine block."""
-    if not machine:
-        return "machine not recorded"
-    parts = []
-    for keys, fmt in (
-        (("cpu_model", "cpu", "processor"), "{}"),
-        (("cores", "cpu_count", "logical_cores", "cpu_cores"), "{} cores"),
-        (("ram_gib", "memory_gib", "ram_gb"), "{} GiB RAM"),
-        (("ram", "memory"), "{} RAM"),
-        (("gpu", "gpus", "cuda_device"), "GPU {}"),
-        (("python",), "Python {}"),
-        (("torch",), "torch {}"),
-    ):
-        value = next((machine[k] for k in keys if machine.get(k) not in (None, "", [])), None)
-        if value is not None:
-            text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-            parts.append(fmt.format(text))
-    if not any(machine.get(k) for k in ("gpu", "gpus", "cuda_device")):
-        parts.append("no GPU")
-    return ", ".join(parts) if parts else ", ".join(f"{k}: {v}" for k, v in machine.items())
-
-
-def _number(value: float) -> str:
-    if isinstance(value, int) or (abs(value) >= 1000 and value == value):
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
-
-
-_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_LOCAL_LINK = re.compile(r"\[([^\]]+)\]\((?!https?://)[^)]*\)")
-
-
-def narrative(result: BenchmarkResult) -> str | None:
-    """The benchmark's own Markdown write-up, fitted into the report: its plots and machine
-    section are dropped (the report shows both), local links become plain text (the files they
-    name are not next to the report), headings move two levels down."""
-    if result.result_dir is None:
-        return None
-    path = result.result_dir / f"{result.name}.md"
-    if not path.is_file():
-        return None
-    text = path.read_text(encoding="utf-8", errors="replace")
-    text = re.split(r"^## Machine\s*$", text, flags=re.M)[0]
-    text = re.sub(r"\A\s*# .*\n", "", text)  # its title: the report's section has one
-    text = _LOCAL_LINK.sub(r"\1", _IMAGE.sub("", text))
-    text = re.sub(r"^(#{1,4}) ", r"\1## ", text, flags=re.M)
-    return re.sub(r"\n{3,}", "\n\n", text).strip() or None
-
-
-def headline_numbers(figures: Any, limit: int = 24) -> list[tuple[str, str]]:
-    """(dotted key, value) for the scalar figures; lists and the plotted data are left out."""
-    from benchmarks.report_figures import STANDARD_FIGURES
-
-    rows: list[tuple[str, str]] = []
-
-    def walk(prefix: str, value: Any) -> None:
-        if len(rows) >= limit:
-            return
-        if isinstance(value, Mapping):
-            for key, sub in value.items():
-                if key not in STANDARD_FIGURES:
-                    walk(f"{prefix}.{key}" if prefix else str(key), sub)
-        elif isinstance(value, bool) or value is None or isinstance(value, str):
-            rows.append((prefix, str(value)))
-        elif isinstance(value, int | float):
-            rows.append((prefix, _number(value)))
-
-    walk("", figures)
-    return rows
-
-
 def draw_figures(result: BenchmarkResult, out_dir: Path) -> None:
     """The benchmark's own PNGs, or (when it drew none) the standard figures from its data;
     either way stamped with the machine it ran on."""
-    from benchmarks.report_figures import save_with_footer, stamp_copy, standard_figures
+    from benchmarks.overview.figures import save_with_footer, stamp_copy, standard_figures
 
     if result.data is None:
         return
@@ -289,7 +194,7 @@ def _swap_into_place(build_dir: Path, out_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def build_report(
+def build_overview(
     *,
     results_dir: Path = RESULTS_DIR,
     reports_dir: Path = REPORTS_DIR,
@@ -303,7 +208,7 @@ def build_report(
     With `only`, just those are run; the others are shown from their saved results."""
     from tqdm import tqdm
 
-    from benchmarks.report_pages import render_html, render_markdown
+    from benchmarks.overview.pages import render_html, render_markdown
 
     now = datetime.now(UTC)
     found = discover() if benchmarks is None else dict(benchmarks)
@@ -311,7 +216,7 @@ def build_report(
     wanted = set(only)
     unknown = wanted - set(catalogue)
     if unknown:
-        raise ValueError(
+        raise BenchmarkFailed(
             f"unknown benchmark(s): {', '.join(sorted(unknown))}; "
             f"known: {', '.join(sorted(catalogue))}"
         )

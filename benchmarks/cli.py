@@ -1,4 +1,5 @@
-"""`inkwell bench`."""
+"""`inkwell bench`: the benchmarks as a command group (plugged into the CLI through the
+`inkwell.commands` entry point in pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, help="Benchmarks that print and save their figures.")
 
 ResultsOpt = Annotated[
     Path | None, typer.Option(help="Results folder (default: benchmarks/results/...).")
@@ -39,11 +40,11 @@ def report(
     ] = None,
 ) -> None:
     """Run or reuse every benchmark; write reports/<date>/index.html and README.md."""
-    from benchmarks.report import REPORTS_DIR, build_report
+    from benchmarks.overview.build import REPORTS_DIR, build_overview
     from serving.cli.errors import user_errors
 
     with user_errors():
-        out_dir = build_report(
+        out_dir = build_overview(
             reports_dir=out or REPORTS_DIR,
             fresh_hours=fresh_hours,
             allow_run=run,
