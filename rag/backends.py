@@ -9,6 +9,7 @@ name, which is what indexes recorded before there was a choice."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from typing import Literal, Protocol
@@ -22,6 +23,7 @@ BACKENDS: tuple[Backend, ...] = ("torch", "onnx", "onnx-int8", "model2vec")
 MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained on at most 256 word pieces
 
 
+@functools.cache
 def fingerprint(backend: Backend) -> str:
     return MODEL_NAME if backend == "torch" else build_name(backend)
 

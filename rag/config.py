@@ -38,8 +38,10 @@ class RetrievalConfig(_Strict):
     top_k: int = Field(6, ge=0)
     # all-MiniLM-L6-v2 scores a relevant question/passage pair at about 0.2-0.7.
     min_similarity: float = Field(0.25, ge=-1.0, le=1.0)
-    # A vector hit must also be within this much of the best hit's similarity.
-    relative_floor: float = Field(1.0, ge=0.0, le=2.0)
+    # A vector hit must also be within this much of the best hit's similarity: a query that
+    # matches one entry well does not drag in weak ones (benchmarks/retrieval_quality.py sweeps
+    # it: 0.2 keeps the injected-answer rate of no relative floor at a quarter fewer tokens).
+    relative_floor: float = Field(0.2, ge=0.0, le=2.0)
     token_budget: int = Field(700, ge=0)
     completion_token_budget: int = Field(200, ge=0)
     # The vector query is the tail of the latest user message: embedding cost grows with length.

@@ -216,16 +216,17 @@ class Retriever:
             self.config.top_k,
             self.config.min_similarity,
         )
+
         # Injection order, so the budget cuts the least wanted: constant entries, then
-        # keyword-triggered ones, then vector-only ones; by priority then score within each.
-        ranked.sort(
-            key=lambda item: (
-                not snapshot.entries[item[0]].entry.constant,
-                not item[1].strong,
-                -snapshot.entries[item[0]].entry.priority,
-                -item[1].relevance,
-            )
-        )
+        # keyword-triggered ones by the author's priority, then vector-only ones by similarity
+        # (a priority says how much an entry matters when named, not how well it answers;
+        # ordering vector hits by it let long high-priority entries crowd out the best match).
+        def order(item: tuple[str, _Candidate]) -> tuple:
+            entry, candidate = snapshot.entries[item[0]].entry, item[1]
+            first = -entry.priority if candidate.strong else 0
+            return (not entry.constant, not candidate.strong, first, -candidate.relevance)
+
+        ranked.sort(key=order)
         return _fit_budget(snapshot, ranked, budget)
 
     def search(

@@ -1,7 +1,9 @@
 """The proxy's view of the lore store: retrieval runs in a worker thread (it embeds the query with
 a CPU model, which must never block the event loop). The retriever follows re-indexing by itself
 (store.refresh_s); a store that could not be opened (not indexed yet, or damaged) is opened again
-on the next request once its database file has changed (first indexed, or rebuilt)."""
+on the next request once its database file has changed (first indexed, or rebuilt). An index
+made by another embedding model than store.embedding is re-indexed in a background thread
+while the old one keeps serving (queries are embedded by the model that made it)."""
 
 from __future__ import annotations
 
@@ -62,10 +64,31 @@ class Lore:
                 store = open_store(self.workspace.chroma_dir, self.workspace.config.store)
                 self.retriever = Retriever(store, self.config)
                 self.error = None
+                self._reindex_if_stale(store)
             except Exception as exc:  # a broken store must not take the proxy down
                 log.exception("lore store unavailable")
                 self.retriever = None
                 self.error = f"{type(exc).__name__}: {exc}"
+
+    def _reindex_if_stale(self, store: Any) -> None:
+        from rag.backends import fingerprint
+
+        state = self.retriever.snapshot.state
+        if not state.active or state.model == fingerprint(store.config.embedding):
+            return
+        log.info("lore index made by %s; re-indexing for %s", state.model, store.config.embedding)
+        threading.Thread(target=self._reindex, args=(store,), daemon=True).start()
+
+    def _reindex(self, store: Any) -> None:
+        """Runs beside serving; the retriever moves to the new index once it is published."""
+        from rag import ingest
+
+        ws = self.workspace
+        chapters = ws.chapter_files() if ws.config.store.index_chapters else None
+        try:
+            log.info("lore re-index: %s", ingest(ws.lore_dir, store, chapters=chapters).summary())
+        except Exception:  # the old index keeps serving; `inkwell lore index` says why
+            log.exception("lore re-index failed")
 
     async def retrieve(self, messages: list[dict], chapter: int | None, budget: int) -> list[Any]:
         if self.retriever is None:
