@@ -9,15 +9,10 @@ split (retrieval, upstream) comes from its trace lines.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
 import statistics
 import tempfile
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,67 +22,6 @@ from tqdm import tqdm
 NAME = "continue_latency"
 PROMPT = "Write two sentences about Captain Anselm Dray in the Belfry."
 MAX_TOKENS = 48
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _set_ports(root: Path, proxy_port: int, engine_port: int) -> None:
-    path = root / "inkwell.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    data.setdefault("server", {})["port"] = proxy_port
-    data.setdefault("engine", {})["port"] = engine_port
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-
-
-@contextlib.contextmanager
-def _engine(ws: Any, engine_url: str | None) -> Iterator[str]:
-    """The given engine, or a vLLM started for the workspace and stopped afterwards."""
-    if engine_url:
-        yield engine_url
-        return
-    from serving.engine.service import stop_engine
-    from serving.registry.hotload import start_with_adapters
-
-    state, _problems = start_with_adapters(ws)
-    try:
-        yield state.url
-    finally:
-        stop_engine(ws)
-
-
-@contextlib.contextmanager
-def _proxy(ws: Any, engine_url: str) -> Iterator[str]:
-    """The real proxy app under uvicorn in a thread, on the workspace's port."""
-    import uvicorn
-
-    from serving.proxy.app import create_app
-
-    settings = ws.config.server.model_copy(update={"engine_url": engine_url})
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(ws, settings),
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            access_log=False,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 300
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the proxy did not start")
-        time.sleep(0.1)
-    try:
-        yield f"http://{settings.host}:{settings.port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def _configs(ws: Any, engine_url: str, folder: Path) -> dict[str, Path]:
@@ -155,26 +89,31 @@ def run(
     out_dir: Path | None = None,
 ) -> Path:
     """Measure `runs` cn turns on each path (after one warm-up each); returns the JSON path."""
+    from benchmarks.harness.engines import engine_for
+    from benchmarks.harness.processes import free_port
+    from benchmarks.harness.proxies import proxy_in_thread
     from benchmarks.harness.results import write_results
+    from benchmarks.harness.workspaces import indexed_demo_workspace, set_options
     from benchmarks.overview.figures import latency_figure
-    from rag import ingest, open_store
     from serving.continue_config.cn import ensure_cn, run_cn
-    from serving.foundation.workspace import Workspace, init_workspace
+    from serving.foundation.workspace import Workspace
 
     cn = ensure_cn()
     with tempfile.TemporaryDirectory(prefix="inkwell-cn-bench-") as scratch_dir:
         scratch = Path(scratch_dir)
         if workspace is None:
-            root = init_workspace(scratch / "demo", demo=True).root
-            _set_ports(root, _free_port(), _free_port())
-            ws = Workspace.load(root)
-            ingest(ws.lore_dir, open_store(ws.chroma_dir, ws.config.store), progress=False)
+            ws = indexed_demo_workspace(scratch / "demo")
+            set_options(ws.root, {"server": {"port": free_port()}, "engine": {"port": free_port()}})
+            ws = Workspace.load(ws.root)
         else:
             ws = Workspace.load(workspace)
         (scratch / "cwd").mkdir()
         latencies: dict[str, list[float]] = {}
         load_before = os.getloadavg()[0]
-        with _engine(ws, engine_url) as engine, _proxy(ws, engine):
+        with (
+            engine_for(ws, engine_url) as engine,
+            proxy_in_thread(ws, engine_url=engine, port=ws.config.server.port),
+        ):
             configs = _configs(ws, engine, scratch)
             for config in configs.values():  # warm-up: first-request costs stay out
                 run_cn(PROMPT, config, scratch / "home", cwd=scratch / "cwd", cn=cn)

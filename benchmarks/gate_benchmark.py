@@ -16,13 +16,15 @@ voices: three steps do not change how a model writes.
 from __future__ import annotations
 
 import shutil
-import socket
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.harness.engines import engine_for
+from benchmarks.harness.processes import free_port
 from benchmarks.harness.results import write_results
+from benchmarks.harness.workspaces import set_options
 
 NAME = "gate_benchmark"
 REPO = Path(__file__).resolve().parent.parent
@@ -58,6 +60,7 @@ def run(
     """Run the benchmark and write gate_benchmark.{json,md} + plots; return the folder."""
     from serving.engine import EngineClient
     from serving.evaluation import EvalSettings
+    from serving.foundation.workspace import Workspace
 
     corpus = Path(corpus)
     work = Path(work_dir or tempfile.mkdtemp(prefix="inkwell-gate-bench-"))
@@ -81,30 +84,28 @@ def run(
     }
     share_adapters(workspaces)
 
-    engine = None if engine_url else start_engine(work)
-    url = engine_url or engine[1]
-    try:
-        with EngineClient(url) as client:
-            speed = measure_speed(client, workspaces[authors[0]], f"{authors[0]}-lora")
-            settings = {
-                author: EvalSettings.from_gate(
-                    ws.config.gate, prompts=prompts, new_tokens=new_tokens, workers=workers
+    first = workspaces[authors[0]]
+    set_options(first.root, {"engine": {"port": free_port()}})
+    first = Workspace.load(first.root)
+    with (
+        engine_for(first, engine_url, timeout_s=900, max_model_len=4096) as url,
+        EngineClient(url) as client,
+    ):
+        speed = measure_speed(client, workspaces[authors[0]], f"{authors[0]}-lora")
+        settings = {
+            author: EvalSettings.from_gate(
+                ws.config.gate, prompts=prompts, new_tokens=new_tokens, workers=workers
+            )
+            for author, ws in workspaces.items()
+        }
+        trials = []
+        for repeat in range(repeats):
+            for author, ws in workspaces.items():
+                other = next(a for a in authors if a != author)
+                run_seeds = [s + 1000 * repeat for s in seeds]
+                trials.append(
+                    trial(client, ws, author, other, settings[author], run_seeds, progress)
                 )
-                for author, ws in workspaces.items()
-            }
-            trials = []
-            for repeat in range(repeats):
-                for author, ws in workspaces.items():
-                    other = next(a for a in authors if a != author)
-                    run_seeds = [s + 1000 * repeat for s in seeds]
-                    trials.append(
-                        trial(client, ws, author, other, settings[author], run_seeds, progress)
-                    )
-    finally:
-        if engine is not None:
-            from serving.engine.launcher import terminate
-
-            terminate(engine[0])
 
     figures = summarise(
         authors,
@@ -242,40 +243,6 @@ def share_adapters(workspaces: dict) -> None:
                 shutil.copytree(
                     other_ws.adapters_dir / f"{other}-lora", ws.adapters_dir / f"{other}-lora"
                 )
-
-
-def start_engine(work: Path) -> tuple[int, str]:
-    from finetune.base_model import ensure_base_model
-    from serving.engine.launcher import (
-        detect_device,
-        engine_command,
-        engine_env,
-        launch,
-        terminate,
-        wait_ready,
-    )
-    from serving.foundation.config import EngineConfig
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = EngineConfig(port=port, max_model_len=4096)
-    device = detect_device()
-    log = work / "engine.log"
-    process = launch(
-        engine_command(
-            config, ensure_base_model(config.base_model), device=device, max_lora_rank=16
-        ),
-        engine_env(config, device),
-        log,
-    )
-    url = f"http://127.0.0.1:{config.port}/v1"
-    try:
-        wait_ready(url, process, log, timeout_s=900)
-    except BaseException:
-        terminate(process.pid)
-        raise
-    return process.pid, url
 
 
 def measure_speed(client, ws, adapter: str, tokens: int = 64, repeats: int = 3) -> dict:

@@ -17,14 +17,9 @@ through a proxy capped well below it, which must answer the excess 429 + Retry-A
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +28,10 @@ import httpx
 import numpy as np
 import orjson
 import yaml
+
+from benchmarks.harness.processes import free_port
+from benchmarks.harness.proxies import proxy_process
+from benchmarks.harness.workspaces import indexed_demo_workspace, set_options
 
 NAME = "load"
 REPLY = "The lantern swung over the Belfry while Dray counted the seconds of delay again."
@@ -57,45 +56,6 @@ class Outcome:
 
 # ---------------------------------------------------------------------------------------------
 # Processes.
-
-
-@contextlib.contextmanager
-def proxy_process(ws: Any, engine_url: str, port: int, log: Path) -> Iterator[subprocess.Popen]:
-    """`inkwell serve` on a loopback port until the block ends (SIGINT, then SIGKILL)."""
-    inkwell = str(Path(sys.executable).parent / "inkwell")
-    cmd = [inkwell, "serve", "-w", str(ws.root), "--engine-url", engine_url, "--port", str(port)]
-    with log.open("ab") as out:
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"inkwell serve exited with {process.returncode}; see {log}")
-            with contextlib.suppress(httpx.TransportError):
-                httpx.get(f"http://127.0.0.1:{port}/health", timeout=2, trust_env=False)
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"inkwell serve did not start in 180 s; see {log}")
-            time.sleep(0.2)
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def set_cap(ws: Any, cap: int, engine_port: int | None = None) -> None:
-    """Write server.max_concurrency (and engine.port) into the workspace's inkwell.yaml."""
-    path = ws.root / "inkwell.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    data.setdefault("server", {})["max_concurrency"] = cap
-    if engine_port is not None:
-        data.setdefault("engine", {})["port"] = engine_port
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
 def resources(pid: int, upstream_port: int, proxy_port: int) -> dict[str, Any]:
@@ -240,10 +200,9 @@ def load_scenario(
     upstream_port: int,
 ) -> dict[str, Any]:
     """Warm-up, two bursts under a cap above them, then a burst beyond a small cap."""
-    from benchmarks.harness.processes import free_port
 
     result: dict[str, Any] = {"requests_per_burst": requests}
-    set_cap(ws, max(requests + 8, 64))
+    set_options(ws.root, {"server": {"max_concurrency": max(requests + 8, 64)}})
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     with proxy_process(ws, engine_url, port, logs / "inkwell.log") as proxy:
@@ -264,7 +223,7 @@ def load_scenario(
             health_after=health.json().get("status"),
         )
     cap = cap_over
-    set_cap(ws, cap)
+    set_options(ws.root, {"server": {"max_concurrency": cap}})
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     with proxy_process(ws, engine_url, port, logs / "inkwell-capped.log") as proxy:
@@ -284,16 +243,6 @@ def load_scenario(
             "resources_after": settle(proxy.pid, upstream_port, port),
         }
     return result
-
-
-def demo_workspace(root: Path) -> Any:
-    """The demo book with its lore indexed (each proxied request retrieves for real)."""
-    from rag import ingest, open_store
-    from serving.foundation.workspace import init_workspace
-
-    ws = init_workspace(root, demo=True)
-    ingest(ws.lore_dir, open_store(ws.chroma_dir, ws.config.store), progress=False)
-    return ws
 
 
 def stand_in_run(ws: Any, requests: int, cap_over: int, logs: Path) -> dict[str, Any]:
@@ -325,22 +274,18 @@ def stand_in_run(ws: Any, requests: int, cap_over: int, logs: Path) -> dict[str,
 
 def engine_run(ws: Any, requests: int, logs: Path) -> dict[str, Any]:
     """The real CPU vLLM engine, started for the workspace on a free port, stopped after."""
-    from benchmarks.harness.processes import free_port
-    from serving.engine.service import stop_engine
+    from benchmarks.harness.engines import engine_for
     from serving.foundation.workspace import Workspace
-    from serving.registry.hotload import start_with_adapters
 
     engine_port = free_port()
-    set_cap(ws, 64, engine_port=engine_port)
+    set_options(ws.root, {"server": {"max_concurrency": 64}, "engine": {"port": engine_port}})
     ws = Workspace.load(ws.root)
-    state, problems = start_with_adapters(ws, timeout_s=900, max_model_len=2048)
-    try:
+    with engine_for(ws, timeout_s=900, max_model_len=2048) as engine_url:
         return {
-            "engine_url": state.url,
-            "adapter_problems": problems,
+            "engine_url": engine_url,
             **load_scenario(
                 ws,
-                state.url,
+                engine_url,
                 requests=requests,
                 cap_over=max(1, requests // 4),
                 model="base",
@@ -349,8 +294,6 @@ def engine_run(ws: Any, requests: int, logs: Path) -> dict[str, Any]:
                 upstream_port=engine_port,
             ),
         }
-    finally:
-        stop_engine(ws)
 
 
 def run(
@@ -369,7 +312,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="inkwell-load-") as tmp:
         logs = Path(tmp) / "logs"
         logs.mkdir()
-        ws = demo_workspace(Path(tmp) / "book")
+        ws = indexed_demo_workspace(Path(tmp) / "book")
         figures: dict[str, Any] = {"stand_in": stand_in_run(ws, requests, cap_over, logs)}
         if engine:
             figures["engine"] = engine_run(ws, engine_requests, logs)

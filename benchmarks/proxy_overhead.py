@@ -17,11 +17,9 @@ import asyncio
 import contextlib
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,9 @@ import httpx
 import numpy as np
 import orjson
 import yaml
+
+from benchmarks.harness.processes import free_port, running
+from benchmarks.harness.proxies import proxy_process, serve_command
 
 NAME = "proxy_overhead"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -182,68 +183,10 @@ def _chunk_count(store: Any) -> int:
 # Processes: the stand-in engine, the Inkwell proxy, LiteLLM's proxy.
 
 
-def _wait_ready(url: str, process: subprocess.Popen, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(url, timeout=2, trust_env=False).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} not ready after {timeout_s:.0f} s ({url})")
-
-
-@contextlib.contextmanager
-def _process(
-    cmd: list[str], ready_url: str, what: str, log: Path, env: dict[str, str] | None = None
-) -> Iterator[subprocess.Popen]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            cmd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
-        )
-        try:
-            _wait_ready(ready_url, process, 300, what)
-            yield process
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)  # lets pyinstrument write its profile
-                try:
-                    process.wait(timeout=180)  # pyinstrument renders its report on exit
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-
-
-def inkwell_cmd(ws: Any, engine_url: str, port: int, profile: Path | None = None) -> list[str]:
-    serve = [
-        str(Path(sys.executable).parent / "inkwell"),
-        "serve",
-        "-w",
-        str(ws.root),
-        "--engine-url",
-        engine_url,
-        "--port",
-        str(port),
-    ]
-    if profile is None:
-        return serve
-    return [
-        sys.executable,
-        "-m",
-        "pyinstrument",
-        "-r",
-        "text",
-        "-o",
-        str(profile),
-        "--interval",
-        "0.001",
-        *serve,
-    ]
+def profiled_serve_command(ws: Any, engine_url: str, port: int, profile: Path) -> list[str]:
+    """`inkwell serve` under pyinstrument (1 ms sampling), its text report written on exit."""
+    profiler = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(profile)]
+    return [*profiler, "--interval", "0.001", *serve_command(ws, engine_url, port)]
 
 
 def litellm_cmd(engine_url: str, port: int, out_dir: Path) -> list[str]:
@@ -413,7 +356,6 @@ def run(
 ) -> Path:
     """Measure all paths at 1, 8 and 64 clients; returns the JSON report's path.
     `requests` is the count per cell at 8 clients (half at 1 client, double at 64)."""
-    from benchmarks.harness.processes import free_port
     from benchmarks.harness.results import write_results
     from benchmarks.harness.scripted import ScriptedUpstream
 
@@ -433,12 +375,7 @@ def run(
         with contextlib.ExitStack() as stack:
             inkwell_root = f"http://127.0.0.1:{inkwell_port}"
             inkwell = stack.enter_context(
-                _process(
-                    inkwell_cmd(ws, engine.url, inkwell_port),
-                    inkwell_root + "/health",
-                    "inkwell proxy",
-                    logs / "inkwell.log",
-                )
+                proxy_process(ws, engine.url, inkwell_port, logs / "inkwell.log")
             )
             pids = {"inkwell": inkwell.pid}
             urls = {
@@ -449,7 +386,7 @@ def run(
             if with_litellm:
                 litellm_root = f"http://127.0.0.1:{litellm_port}"
                 litellm = stack.enter_context(
-                    _process(
+                    running(
                         litellm_cmd(engine.url, litellm_port, out_dir),
                         litellm_root + "/health/liveliness",
                         "litellm proxy",
@@ -534,12 +471,8 @@ def _profile_proxy(
     ws: Any, engine_url: str, names: list[str], profile: Path, logs: Path, port: int
 ) -> None:
     root = f"http://127.0.0.1:{port}"
-    with _process(
-        inkwell_cmd(ws, engine_url, port, profile),
-        root + "/health",
-        "inkwell proxy (profiled)",
-        logs / "inkwell-profiled.log",
-    ):
+    command = profiled_serve_command(ws, engine_url, port, profile)
+    with proxy_process(ws, engine_url, port, logs / "inkwell-profiled.log", command=command):
         headers = {"content-type": "application/json", "x-inkwell-lore": "off"}
         for stream in (False, True):
             bodies = _bodies(names, 400, stream, seed=3)
