@@ -3,10 +3,22 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+
+def run_benchmark(module: str, **arguments: Any) -> None:
+    """`benchmarks.<module>.run(**arguments)` with user errors as messages; print where the
+    results went. Imported on use: each benchmark pulls in its own heavy dependencies."""
+    from serving.cli.errors import user_errors
+
+    with user_errors():
+        path = importlib.import_module(f"benchmarks.{module}").run(**arguments)
+    typer.echo(f"results: {path}")
+
 
 app = typer.Typer(no_args_is_help=True, help="Benchmarks that print and save their figures.")
 
@@ -65,12 +77,7 @@ def continue_latency(
     runs: Annotated[int, typer.Option(min=1, help="cn turns per path.")] = 5,
 ) -> None:
     """Latency of `cn -p` (Continue CLI) through the proxy vs. straight to the engine."""
-    from benchmarks.continue_latency import run
-    from serving.cli.errors import user_errors
-
-    with user_errors():
-        path = run(workspace=workspace, engine_url=engine_url, runs=runs)
-    typer.echo(f"results: {path}")
+    run_benchmark("continue_latency", workspace=workspace, engine_url=engine_url, runs=runs)
 
 
 @app.command("proxy")
@@ -84,12 +91,7 @@ def proxy(
     ] = True,
 ) -> None:
     """Latency the proxy adds over the engine (lore off and on), side by side with LiteLLM."""
-    from benchmarks.proxy_overhead import run
-    from serving.cli.errors import user_errors
-
-    with user_errors():
-        path = run(chunks=chunks, requests=requests, with_litellm=litellm)
-    typer.echo(f"results: {path}")
+    run_benchmark("proxy_overhead", chunks=chunks, requests=requests, with_litellm=litellm)
 
 
 @app.command("load")
@@ -106,12 +108,9 @@ def load(
     ] = 8,
 ) -> None:
     """Concurrent streaming chats through the proxy: errors, latency, memory, fds, the 429 cap."""
-    from benchmarks.load import run
-    from serving.cli.errors import user_errors
-
-    with user_errors():
-        path = run(requests=requests, cap_over=cap, engine=engine, engine_requests=engine_requests)
-    typer.echo(f"results: {path}")
+    run_benchmark(
+        "load", requests=requests, cap_over=cap, engine=engine, engine_requests=engine_requests
+    )
 
 
 @app.command("retrieval")
@@ -121,12 +120,7 @@ def retrieval(
     ] = 10_000,
 ) -> None:
     """Lore retrieval quality (recall@5, MRR: keyword, vector, hybrid) and retrieve() latency."""
-    from benchmarks.retrieval_quality import run
-    from serving.cli.errors import user_errors
-
-    with user_errors():
-        path = run(latency_chunks=latency_chunks)
-    typer.echo(f"results: {path}")
+    run_benchmark("retrieval_quality", latency_chunks=latency_chunks)
 
 
 @app.command("stylometry")

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from serving.cli.errors import user_errors
+from serving.registry import hotload
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -46,9 +47,8 @@ def list_adapters(workspace: WorkspaceOpt = Path(".")) -> None:
     """Every registered adapter, its state and its latest scores."""
     with user_errors():
         from serving.foundation.workspace import Workspace
-        from serving.registry.hotload import registry_for
 
-        records = registry_for(Workspace.load(workspace)).adapters()
+        records = hotload.registry_for(Workspace.load(workspace)).adapters()
     if not records:
         typer.echo("no adapters registered (train one, then `inkwell adapters load RUN`)")
     for record in records:
@@ -63,9 +63,8 @@ def show(name: str, workspace: WorkspaceOpt = Path(".")) -> None:
     """One adapter's record and the live history, as JSON."""
     with user_errors():
         from serving.foundation.workspace import Workspace
-        from serving.registry.hotload import registry_for
 
-        registry = registry_for(Workspace.load(workspace))
+        registry = hotload.registry_for(Workspace.load(workspace))
         record = registry.get(name)
         history = [e.model_dump() for e in registry.history() if e.name == name]
     typer.echo(json.dumps({**record.model_dump(), "live_history": history}, indent=2))
@@ -75,8 +74,6 @@ def show(name: str, workspace: WorkspaceOpt = Path(".")) -> None:
 def load(name: str, workspace: WorkspaceOpt = Path("."), engine_url: EngineUrlOpt = None) -> None:
     """Hot-load a trained run into the engine and register it as a candidate."""
     with user_errors(), _session(workspace, engine_url, required=True) as (ws, client):
-        from serving.registry import hotload
-
         record = hotload.load(ws, client, name)
     typer.echo(f"loaded {record.name} ({record.state}) into {client.url}")
 
@@ -85,8 +82,6 @@ def load(name: str, workspace: WorkspaceOpt = Path("."), engine_url: EngineUrlOp
 def unload(name: str, workspace: WorkspaceOpt = Path("."), engine_url: EngineUrlOpt = None) -> None:
     """Take an adapter out of the engine (it stays registered)."""
     with user_errors(), _session(workspace, engine_url, required=True) as (ws, client):
-        from serving.registry import hotload
-
         hotload.unload(ws, client, name)
     typer.echo(f"unloaded {name}")
 
@@ -95,8 +90,6 @@ def unload(name: str, workspace: WorkspaceOpt = Path("."), engine_url: EngineUrl
 def remove(name: str, workspace: WorkspaceOpt = Path("."), engine_url: EngineUrlOpt = None) -> None:
     """Forget an adapter (unloading it if an engine runs); its files stay on disk."""
     with user_errors(), _session(workspace, engine_url, required=False) as (ws, client):
-        from serving.registry import hotload
-
         record = hotload.remove(ws, client, name)
     typer.echo(f"removed {record.name} from the registry (files kept in {record.path})")
 
@@ -105,7 +98,5 @@ def remove(name: str, workspace: WorkspaceOpt = Path("."), engine_url: EngineUrl
 def rollback(workspace: WorkspaceOpt = Path("."), engine_url: EngineUrlOpt = None) -> None:
     """Make the previous live adapter live again (the base model if there was none)."""
     with user_errors(), _session(workspace, engine_url, required=False) as (ws, client):
-        from serving.registry import hotload
-
         restored = hotload.rollback(ws, client)
     typer.echo(f"live is now {restored.name if restored else 'the base model'}")
