@@ -89,9 +89,19 @@ def proxy(
     litellm: Annotated[
         bool, typer.Option("--litellm/--no-litellm", help="Also measure LiteLLM's proxy.")
     ] = True,
+    backend: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Embedding backend for an extra lore-on row (repeatable).",
+            show_default="torch, model2vec",
+        ),
+    ] = None,
 ) -> None:
-    """Latency the proxy adds over the engine (lore off and on), side by side with LiteLLM."""
-    run_benchmark("proxy_overhead", chunks=chunks, requests=requests, with_litellm=litellm)
+    """Latency the proxy adds over the engine (lore off and on, per embedding backend), side by
+    side with LiteLLM."""
+    run_benchmark(
+        "proxy_overhead", chunks=chunks, requests=requests, with_litellm=litellm, backends=backend
+    )
 
 
 @app.command("load")
