@@ -89,41 +89,16 @@ def run(
     out_dir: Path | None = None,
 ) -> Path:
     """Measure `runs` cn turns on each path (after one warm-up each); returns the JSON path."""
-    from benchmarks.harness.engines import engine_for
-    from benchmarks.harness.processes import free_port
-    from benchmarks.harness.proxies import proxy_in_thread
     from benchmarks.harness.results import write_results
-    from benchmarks.harness.workspaces import indexed_demo_workspace, set_options
     from benchmarks.overview.figures import latency_figure
-    from serving.continue_config.cn import ensure_cn, run_cn
-    from serving.foundation.workspace import Workspace
 
-    cn = ensure_cn()
     with tempfile.TemporaryDirectory(prefix="inkwell-cn-bench-") as scratch_dir:
         scratch = Path(scratch_dir)
-        if workspace is None:
-            ws = indexed_demo_workspace(scratch / "demo")
-            set_options(ws.root, {"server": {"port": free_port()}, "engine": {"port": free_port()}})
-            ws = Workspace.load(ws.root)
-        else:
-            ws = Workspace.load(workspace)
-        (scratch / "cwd").mkdir()
-        latencies: dict[str, list[float]] = {}
+        ws = _workspace(workspace, scratch)
         load_before = os.getloadavg()[0]
-        with (
-            engine_for(ws, engine_url) as engine,
-            proxy_in_thread(ws, engine_url=engine, port=ws.config.server.port),
-        ):
-            configs = _configs(ws, engine, scratch)
-            for config in configs.values():  # warm-up: first-request costs stay out
-                run_cn(PROMPT, config, scratch / "home", cwd=scratch / "cwd", cn=cn)
-            for _ in tqdm(range(runs), desc="cn turns (proxy, direct)", unit="pair"):
-                for label, config in configs.items():
-                    turn = run_cn(PROMPT, config, scratch / "home", cwd=scratch / "cwd", cn=cn)
-                    latencies.setdefault(label, []).append(round(turn.seconds * 1000, 1))
+        latencies = _measure(ws, engine_url, runs, scratch)
         split = _trace_split(ws.traces_path) if ws.traces_path.is_file() else {}
-        load_after = os.getloadavg()[0]
-
+        load = {"start": load_before, "end": os.getloadavg()[0]}
     stats = {label: _summary(values) for label, values in latencies.items()}
     proxy_label, direct_label = list(latencies)
     figures = {
@@ -133,18 +108,65 @@ def run(
         "p95_ms": {label: s["p95"] for label, s in stats.items()},
         "median_difference_ms": stats[proxy_label]["median"] - stats[direct_label]["median"],
         **split,
-        "load_average_1min": {"start": load_before, "end": load_after},
+        "load_average_1min": load,
         "latency_ms": latencies,
     }
+    return write_results(
+        out_dir or Path(__file__).resolve().parent / "results" / NAME,
+        NAME,
+        figures,
+        _markdown(figures, stats, split),
+        {"latency": latency_figure(latencies)},
+    )
+
+
+def _workspace(workspace: Path | None, scratch: Path) -> Any:
+    """The given workspace, or a fresh indexed demo book on free ports."""
+    from benchmarks.harness.processes import free_port
+    from benchmarks.harness.workspaces import indexed_demo_workspace, set_options
+    from serving.foundation.workspace import Workspace
+
+    if workspace is not None:
+        return Workspace.load(workspace)
+    ws = indexed_demo_workspace(scratch / "demo")
+    set_options(ws.root, {"server": {"port": free_port()}, "engine": {"port": free_port()}})
+    return Workspace.load(ws.root)
+
+
+def _measure(ws: Any, engine_url: str | None, runs: int, scratch: Path) -> dict[str, list[float]]:
+    """cn turns alternating proxy and direct, after one warm-up each: label -> ms."""
+    from benchmarks.harness.engines import engine_for
+    from benchmarks.harness.proxies import proxy_in_thread
+    from serving.continue_config.cn import ensure_cn, run_cn
+
+    cn = ensure_cn()
+    (scratch / "cwd").mkdir()
+    latencies: dict[str, list[float]] = {}
+    with (
+        engine_for(ws, engine_url) as engine,
+        proxy_in_thread(ws, engine_url=engine, port=ws.config.server.port),
+    ):
+        configs = _configs(ws, engine, scratch)
+        for config in configs.values():  # warm-up: first-request costs stay out
+            run_cn(PROMPT, config, scratch / "home", cwd=scratch / "cwd", cn=cn)
+        for _ in tqdm(range(runs), desc="cn turns (proxy, direct)", unit="pair"):
+            for label, config in configs.items():
+                turn = run_cn(PROMPT, config, scratch / "home", cwd=scratch / "cwd", cn=cn)
+                latencies.setdefault(label, []).append(round(turn.seconds * 1000, 1))
+    return latencies
+
+
+def _markdown(figures: dict[str, Any], stats: dict[str, dict], split: dict[str, float]) -> str:
     rows = "\n".join(
         f"| {label} | {s['median']:.0f} | {s['p95']:.0f} | {s['min']:.0f} |"
         for label, s in stats.items()
     )
-    markdown = (
+    load = figures["load_average_1min"]
+    return (
         f"# End-to-end latency through Continue\n\n"
-        f"`cn -p` (Continue CLI) with the same prompt, {runs} turns per path after a warm-up, "
-        f"replies capped at {MAX_TOKENS} tokens, temperature 0. Each turn includes Node start-up "
-        f"and config loading, as a writer experiences it.\n\n"
+        f"`cn -p` (Continue CLI) with the same prompt, {figures['runs_per_path']} turns per path "
+        f"after a warm-up, replies capped at {MAX_TOKENS} tokens, temperature 0. Each turn "
+        f"includes Node start-up and config loading, as a writer experiences it.\n\n"
         f"| path | median ms | p95 ms | min ms |\n|---|---|---|---|\n{rows}\n\n"
         f"Median difference (proxy - direct): {figures['median_difference_ms']:.0f} ms. "
         f"The proxy's own share is small: retrieval median "
@@ -153,13 +175,6 @@ def run(
         f"is engine time: through the proxy the engine also reads the injected lore (median "
         f"{split.get('proxy_path_prompt_tokens_median', float('nan')):.0f} prompt tokens on that "
         f"path), plus run-to-run noise. "
-        f"Machine load (1-min average) {load_before:.1f} at the start, {load_after:.1f} at the "
+        f"Machine load (1-min average) {load['start']:.1f} at the start, {load['end']:.1f} at the "
         f"end: on a shared machine the spread is mostly other work.\n"
-    )
-    return write_results(
-        out_dir or Path(__file__).resolve().parent / "results" / NAME,
-        NAME,
-        figures,
-        markdown,
-        {"latency": latency_figure(latencies)},
     )

@@ -37,6 +37,10 @@ EVAL_EVERY_STEPS = 10
 PROMPT_ROOM_TOKENS = 260
 
 
+# The params that shape each author's workspace, in make_workspace's order.
+WORKSPACE_PARAMS = ("chapter_words", "train_chapters", "held_out_chapters", "impostor_authors")
+
+
 def run(
     corpus: str | Path = DEFAULT_CORPUS,
     authors: tuple[str, str] = ("austen", "twain"),
@@ -58,23 +62,25 @@ def run(
     progress: bool = True,
 ) -> Path:
     """Run the benchmark and write gate_benchmark.{json,md} + plots; return the folder."""
-    from serving.engine import EngineClient
-    from serving.evaluation import EvalSettings
-    from serving.foundation.workspace import Workspace
-
-    corpus = Path(corpus)
+    params = dict(
+        steps=steps,
+        epochs=epochs,
+        max_length=max_length,
+        chapter_words=chapter_words,
+        train_chapters=train_chapters,
+        held_out_chapters=held_out_chapters,
+        impostor_authors=impostor_authors,
+        prompts=prompts,
+        new_tokens=new_tokens,
+        seeds=list(seeds),
+        repeats=repeats,
+        workers=workers,
+    )
     work = Path(work_dir or tempfile.mkdtemp(prefix="inkwell-gate-bench-"))
     started = time.monotonic()
     workspaces = {
         author: make_workspace(
-            work,
-            corpus,
-            author,
-            authors,
-            chapter_words,
-            train_chapters,
-            held_out_chapters,
-            impostor_authors,
+            work, Path(corpus), author, authors, *(params[k] for k in WORKSPACE_PARAMS)
         )
         for author in authors
     }
@@ -83,7 +89,27 @@ def run(
         for author, ws in workspaces.items()
     }
     share_adapters(workspaces)
+    speed, trials = run_trials(workspaces, engine_url, params, progress)
+    figures = summarise(authors, trials, training, speed, params)
+    figures["wall_time_s"] = round(time.monotonic() - started, 1)
+    out = write_results(
+        Path(out_dir) if out_dir else None, NAME, figures, markdown(figures), plots(figures)
+    )
+    print(markdown(figures))
+    print(f"workspaces, adapters and evaluation reports kept in {work}")
+    return out
 
+
+def run_trials(
+    workspaces: dict, engine_url: str | None, params: dict, progress: bool
+) -> tuple[dict, list[dict]]:
+    """On one engine: the hot-load and decoding speed, then per repeat and author a trial
+    with the other author's adapter live."""
+    from serving.engine import EngineClient
+    from serving.evaluation import EvalSettings
+    from serving.foundation.workspace import Workspace
+
+    authors = list(workspaces)
     first = workspaces[authors[0]]
     set_options(first.root, {"engine": {"port": free_port()}})
     first = Workspace.load(first.root)
@@ -94,46 +120,22 @@ def run(
         speed = measure_speed(client, workspaces[authors[0]], f"{authors[0]}-lora")
         settings = {
             author: EvalSettings.from_gate(
-                ws.config.gate, prompts=prompts, new_tokens=new_tokens, workers=workers
+                ws.config.gate,
+                prompts=params["prompts"],
+                new_tokens=params["new_tokens"],
+                workers=params["workers"],
             )
             for author, ws in workspaces.items()
         }
         trials = []
-        for repeat in range(repeats):
+        for repeat in range(params["repeats"]):
             for author, ws in workspaces.items():
                 other = next(a for a in authors if a != author)
-                run_seeds = [s + 1000 * repeat for s in seeds]
+                run_seeds = [s + 1000 * repeat for s in params["seeds"]]
                 trials.append(
                     trial(client, ws, author, other, settings[author], run_seeds, progress)
                 )
-
-    figures = summarise(
-        authors,
-        trials,
-        training,
-        speed,
-        dict(
-            steps=steps,
-            epochs=epochs,
-            max_length=max_length,
-            chapter_words=chapter_words,
-            train_chapters=train_chapters,
-            held_out_chapters=held_out_chapters,
-            impostor_authors=impostor_authors,
-            prompts=prompts,
-            new_tokens=new_tokens,
-            seeds=list(seeds),
-            repeats=repeats,
-            workers=workers,
-        ),
-    )
-    figures["wall_time_s"] = round(time.monotonic() - started, 1)
-    out = write_results(
-        Path(out_dir) if out_dir else None, NAME, figures, markdown(figures), plots(figures)
-    )
-    print(markdown(figures))
-    print(f"workspaces, adapters and evaluation reports kept in {work}")
-    return out
+    return speed, trials
 
 
 def cut_chapters(text: str, words_per_chapter: int, count: int) -> list[str]:
