@@ -29,6 +29,7 @@ import yaml
 
 from rag import ingest, open_store
 from serving.continue_config.cn import ensure_cn, run_cn
+from serving.engine.key import write_engine_key
 from serving.foundation.workspace import Workspace, init_workspace
 from serving.proxy.trace import find_trace
 from tests.fixtures.engine import free_port
@@ -174,12 +175,15 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(vllm_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    vllm_engine: str, vllm_engine_key: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     """The demo book indexed, its Continue config written, and `inkwell serve` running between
     the two relays in front of the real engine."""
     tmp = tmp_path_factory.mktemp("continue-e2e")
     env = {k: v for k, v in os.environ.items() if k != "INKWELL_API_KEY"}
     ws = init_workspace(tmp / "demo", demo=True)
+    write_engine_key(ws, vllm_engine_key)  # `inkwell serve` talks to the test engine
     proxy_port = free_port()
     with (
         RecordingRelay(vllm_engine.removesuffix("/v1")) as engine_side,

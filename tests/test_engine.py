@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from serving.engine import AdapterLoadError, EngineClient
+from serving.engine.key import write_engine_key
 from serving.foundation.workspace import Workspace, init_workspace
 from serving.registry import hotload
 from tests.fixtures.engine import build_lora_adapter
@@ -19,16 +20,19 @@ PROMPT = [{"role": "user", "content": "Describe the harbour at dawn in two sente
 
 
 @pytest.fixture(scope="module")
-def book(tmp_path_factory: pytest.TempPathFactory, base_model_path: Path) -> Workspace:
+def book(
+    tmp_path_factory: pytest.TempPathFactory, base_model_path: Path, vllm_engine_key: str
+) -> Workspace:
     ws = init_workspace(tmp_path_factory.mktemp("engine") / "book")
+    write_engine_key(ws, vllm_engine_key)  # the proxy of this book talks to the test engine
     for name, seed in (("style-a", 1), ("style-b", 2)):
         build_lora_adapter(base_model_path, ws.adapters_dir / name, seed=seed)
     return ws
 
 
 @pytest.fixture
-def client(vllm_engine: str):
-    with EngineClient(vllm_engine) as engine:
+def client(vllm_engine: str, vllm_engine_key: str):
+    with EngineClient(vllm_engine, api_key=vllm_engine_key) as engine:
         yield engine
 
 
@@ -112,3 +116,34 @@ def test_engine_start_loads_live_and_candidates_again(
     loaded = client.loaded_adapters()
     assert "style-b" in loaded  # live
     assert "style-a" not in loaded  # retired
+
+
+def test_engine_refuses_requests_without_its_key(
+    vllm_engine: str, book: Workspace, client: EngineClient
+) -> None:
+    """No local process or web page can drive the engine: every route but /health needs the
+    key, the runtime LoRA routes and vLLM's /invocations included; no CORS grant."""
+    import httpx
+
+    root = vllm_engine.removesuffix("/v1")
+    adapter = {"lora_name": "intruder", "lora_path": str(book.adapters_dir / "style-a")}
+    probes = [
+        ("GET", "/v1/models", None),
+        ("POST", "/v1/load_lora_adapter", adapter),
+        ("POST", "/v1/unload_lora_adapter", {"lora_name": "style-a"}),
+        ("POST", "/invocations", {"model": "base", "prompt": "x", "max_tokens": 1}),
+        ("POST", "/tokenize", {"model": "base", "prompt": "x"}),
+        ("GET", "/metrics", None),
+    ]
+    with httpx.Client(base_url=root, trust_env=False, timeout=30) as anonymous:
+        for method, path, body in probes:
+            for headers in ({}, {"authorization": "Bearer guessed"}):
+                response = anonymous.request(method, path, json=body, headers=headers)
+                assert response.status_code == 401, (path, response.text)
+        preflight = anonymous.options(
+            "/v1/chat/completions",
+            headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+        )
+        assert "access-control-allow-origin" not in preflight.headers
+        assert anonymous.get("/health").status_code == 200
+    assert "intruder" not in client.loaded_adapters()

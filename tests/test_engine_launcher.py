@@ -44,13 +44,13 @@ def test_command_serves_base_with_runtime_lora_and_tools() -> None:
 
 def test_environment_enables_runtime_lora_and_cpu_cache(monkeypatch) -> None:
     monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
-    env = engine_env(EngineConfig(cpu_kvcache_gib=3), "cpu")
+    env = engine_env(EngineConfig(cpu_kvcache_gib=3), "cpu", api_key="k")
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     assert env["VLLM_CPU_KVCACHE_SPACE"] == "3"
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "6")  # the user's setting wins
-    assert engine_env(EngineConfig(), "cpu")["VLLM_CPU_KVCACHE_SPACE"] == "6"
+    assert engine_env(EngineConfig(), "cpu", api_key="k")["VLLM_CPU_KVCACHE_SPACE"] == "6"
     monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE")
-    assert "VLLM_CPU_KVCACHE_SPACE" not in engine_env(EngineConfig(), "cuda")
+    assert "VLLM_CPU_KVCACHE_SPACE" not in engine_env(EngineConfig(), "cuda", api_key="k")
 
 
 def test_lora_rank_fits_every_adapter_present(tmp_path: Path) -> None:

@@ -63,7 +63,9 @@ def book(tmp_path_factory, corpora_dir: Path, base_model_path: Path) -> Workspac
     return Workspace.load(ws.root)
 
 
-def test_gate_refuses_a_candidate_that_scores_no_better(book: Workspace, vllm_engine: str) -> None:
+def test_gate_refuses_a_candidate_that_scores_no_better(
+    book: Workspace, vllm_engine: str, vllm_engine_key: str
+) -> None:
     settings = EvalSettings.from_gate(
         book.config.gate,
         prompts=2,
@@ -74,7 +76,7 @@ def test_gate_refuses_a_candidate_that_scores_no_better(book: Workspace, vllm_en
         # seeded samples; alone, the same weights and seed write the same text.
         workers=1,
     )
-    with EngineClient(vllm_engine) as client:
+    with EngineClient(vllm_engine, api_key=vllm_engine_key) as client:
         hotload.load(book, client, "voice")
         hotload.promote(book, client, "voice")
         result = evaluate_run(book, "voice-again", client, settings, progress=False)

@@ -25,12 +25,12 @@ EngineUrlOpt = Annotated[
 @contextlib.contextmanager
 def _session(workspace: Path, engine_url: str | None, required: bool) -> Iterator[tuple]:
     """The workspace and a client for its engine (None when optional and not running)."""
-    from serving.engine import EngineClient, EngineError, resolve_engine_url
+    from serving.engine import EngineError, engine_client, resolve_engine_url
     from serving.foundation.workspace import Workspace
 
     ws = Workspace.load(workspace)
     url = resolve_engine_url(ws, engine_url)
-    with EngineClient(url) as client:
+    with engine_client(ws, url) as client:
         if not client.is_healthy():
             if required:
                 raise EngineError(

@@ -48,7 +48,7 @@ def gate(
 
 def run_evaluation(workspace: Path, run: str, engine_url: str | None, **overrides) -> None:
     """Shared by `inkwell evaluate` and `inkwell train --evaluate`."""
-    from serving.engine import EngineClient, EngineError, resolve_engine_url
+    from serving.engine import EngineError, engine_client, resolve_engine_url
     from serving.evaluation import EvalSettings, evaluate_run
     from serving.evaluation.results import EVALUATION_DIR
     from serving.evaluation.yardstick import workspace_judge
@@ -57,7 +57,7 @@ def run_evaluation(workspace: Path, run: str, engine_url: str | None, **override
     ws = Workspace.load(workspace)
     settings = EvalSettings.from_gate(ws.config.gate, **overrides)
     url = resolve_engine_url(ws, engine_url)
-    with EngineClient(url) as client:
+    with engine_client(ws, url) as client:
         if not client.is_healthy():
             raise EngineError(f"no engine answers at {url}; run `inkwell engine start` first")
         result = evaluate_run(ws, run, client, settings, judge=workspace_judge(ws), say=typer.echo)
@@ -72,12 +72,12 @@ def run_evaluation(workspace: Path, run: str, engine_url: str | None, **override
 
 def run_gate(workspace: Path, run: str, engine_url: str | None) -> bool:
     """Shared by `inkwell gate` and `inkwell train --gate`; True when promoted."""
-    from serving.engine import EngineClient, resolve_engine_url
+    from serving.engine import engine_client
     from serving.evaluation import gate_run
     from serving.foundation.workspace import Workspace
 
     ws = Workspace.load(workspace)
-    with EngineClient(resolve_engine_url(ws, engine_url)) as client:
+    with engine_client(ws, engine_url) as client:
         decision = gate_run(ws, run, client if client.is_healthy() else None)
     typer.echo(decision.summary())
     return decision.promote

@@ -4,6 +4,7 @@ from serving.engine.client import AdapterLoadError, EngineClient, EngineError
 from serving.engine.service import (
     EngineState,
     EngineStatus,
+    engine_client,
     engine_status,
     resolve_engine_url,
     start_engine,
@@ -16,6 +17,7 @@ __all__ = [
     "EngineError",
     "EngineState",
     "EngineStatus",
+    "engine_client",
     "engine_status",
     "resolve_engine_url",
     "start_engine",

@@ -26,10 +26,16 @@ def normalise_url(url: str) -> str:
 
 
 class EngineClient:
-    def __init__(self, url: str, timeout_s: float = 600.0) -> None:
+    """`api_key`: the engine key (serving.engine.key) sent as a bearer token; None for an
+    engine that needs none."""
+
+    def __init__(self, url: str, timeout_s: float = 600.0, api_key: str | None = None) -> None:
         self.url = normalise_url(url)
         self.root = self.url[: -len("/v1")]
-        self._http = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=3.0))
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout_s, connect=3.0), headers=headers, trust_env=False
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -17,6 +17,7 @@ from pathlib import Path
 from serving.engine.client import EngineClient, EngineError
 from serving.foundation.config import EngineConfig
 
+GUARD_MIDDLEWARE = "serving.engine.guard.EngineKeyGuard"
 # vLLM accepts only these values for --max-lora-rank.
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
@@ -67,16 +68,20 @@ def engine_command(
         "--max-loras", str(config.max_loras),
         "--enable-auto-tool-choice",
         "--tool-call-parser", "hermes",
+        # No cross-origin browser access, and the key on every route (see guard.py).
+        "--allowed-origins", "[]",
+        "--middleware", GUARD_MIDDLEWARE,
     ]  # fmt: skip
     if device == "cuda":
         command += ["--gpu-memory-utilization", str(config.gpu_memory_utilization)]
     return command + list(config.extra_args)
 
 
-def engine_env(config: EngineConfig, device: str) -> dict[str, str]:
-    """The process environment: runtime LoRA on, offline, and on CPU the KV-cache size and the
-    cores to bind (vLLM CPU refuses to start without a KV-cache size). Values already set in
-    the environment win."""
+def engine_env(config: EngineConfig, device: str, *, api_key: str) -> dict[str, str]:
+    """The process environment: runtime LoRA on, offline, the engine key (in the environment,
+    which only this user can read, not on the command line, which every user can), and on CPU
+    the KV-cache size and the cores to bind (vLLM CPU refuses to start without a KV-cache
+    size). Values already set in the environment win, except the key."""
     wanted = {
         "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
         "HF_HUB_OFFLINE": "1",
@@ -87,7 +92,7 @@ def engine_env(config: EngineConfig, device: str) -> dict[str, str]:
     if device == "cpu":
         wanted["VLLM_CPU_KVCACHE_SPACE"] = str(config.cpu_kvcache_gib)
         wanted["VLLM_CPU_OMP_THREADS_BIND"] = f"0-{max(0, (os.cpu_count() or 1) - 1)}"
-    return {**wanted, **os.environ}
+    return {**wanted, **os.environ, "VLLM_API_KEY": api_key}
 
 
 @dataclass
@@ -114,12 +119,16 @@ def launch(command: list[str], env: dict[str, str], log_path: Path) -> subproces
 
 
 def wait_ready(
-    url: str, process: subprocess.Popen | None, log_path: Path, timeout_s: float
+    url: str,
+    process: subprocess.Popen | None,
+    log_path: Path,
+    timeout_s: float,
+    api_key: str | None = None,
 ) -> float:
     """Block until /health answers 200 and /v1/models lists the base model; return seconds
     waited. Fails at once if the process exits, with the end of its log."""
     start = time.monotonic()
-    with EngineClient(url, timeout_s=10.0) as client:
+    with EngineClient(url, timeout_s=10.0, api_key=api_key) as client:
         while True:
             if process is not None and process.poll() is not None:
                 raise EngineError(

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from serving.engine.client import EngineClient, EngineError
+from serving.engine.key import ensure_engine_key, read_engine_key
 from serving.engine.launcher import (
     adapter_ranks,
     detect_device,
@@ -91,6 +92,11 @@ def resolve_engine_url(ws: Workspace, engine_url: str | None = None) -> str:
     return state.url if state else ws.config.server.engine_url
 
 
+def engine_client(ws: Workspace, engine_url: str | None = None, **options) -> EngineClient:
+    """A client for the engine this workspace's commands talk to, carrying its key."""
+    return EngineClient(resolve_engine_url(ws, engine_url), api_key=read_engine_key(ws), **options)
+
+
 def start_engine(
     ws: Workspace, *, timeout_s: float = 600.0, max_model_len: int | None = None
 ) -> EngineState:
@@ -117,9 +123,10 @@ def start_engine(
     device = detect_device()
     rank = lora_rank_for(adapter_ranks(ws.adapters_dir), config.max_lora_rank)
     log = log_path(ws)
+    key = ensure_engine_key(ws)
     process = launch(
         engine_command(config, model, device=device, max_lora_rank=rank),
-        engine_env(config, device),
+        engine_env(config, device, api_key=key),
         log,
     )
     state = EngineState(
@@ -133,7 +140,7 @@ def start_engine(
     )
     _write_state(ws, state)
     try:
-        state.ready_s = wait_ready(url, process, log, timeout_s)
+        state.ready_s = wait_ready(url, process, log, timeout_s, api_key=key)
     except BaseException:
         terminate(process.pid)
         state_path(ws).unlink(missing_ok=True)
@@ -154,7 +161,7 @@ def stop_engine(ws: Workspace, grace_s: float = 30.0) -> EngineState | None:
 def engine_status(ws: Workspace, engine_url: str | None = None) -> EngineStatus:
     state = read_state(ws)
     url = resolve_engine_url(ws, engine_url)
-    with EngineClient(url) as client:
+    with engine_client(ws, url) as client:
         healthy = client.is_healthy()
         adapters = {}
         if healthy:

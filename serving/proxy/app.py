@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
+from serving.engine.key import ensure_engine_key
 from serving.foundation.config import ServerConfig
 from serving.foundation.errors import InkwellError
 from serving.foundation.workspace import Workspace
@@ -55,6 +56,7 @@ def create_app(workspace: Workspace, settings: ServerConfig | None = None) -> Fa
             request_timeout_s=settings.request_timeout_s,
             # The concurrency cap bounds requests in flight; a few spare for health probes.
             max_connections=settings.max_concurrency + 4,
+            api_key=ensure_engine_key(workspace),
         )
         lore = Lore(workspace)
         await anyio.to_thread.run_sync(lore.load)

@@ -28,6 +28,7 @@ class Upstream:
         connect_timeout_s: float,
         request_timeout_s: float,
         max_connections: int,
+        api_key: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.display_url = redact_url(self.base_url)
@@ -40,8 +41,10 @@ class Upstream:
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
-            # Raw bytes are passed through to the client, so ask for them uncompressed.
-            headers={"accept-encoding": "identity"},
+            # Raw bytes are passed through to the client, so ask for them uncompressed; the
+            # engine key (serving.engine.key) is the only credential sent, never the client's.
+            headers={"accept-encoding": "identity"}
+            | ({"authorization": f"Bearer {api_key}"} if api_key else {}),
             # The engine is local (or named explicitly); environment proxies must not reroute it.
             trust_env=False,
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from finetune.workspace_base import served_base_hash
 from serving.engine.client import AdapterLoadError, EngineClient
-from serving.engine.service import EngineState, start_engine
+from serving.engine.service import EngineState, engine_client, start_engine
 from serving.foundation.names import validate_name
 from serving.foundation.workspace import Workspace
 from serving.registry.store import AdapterRecord, Registry, RegistryError
@@ -160,5 +160,5 @@ def start_with_adapters(ws: Workspace, **options) -> tuple[EngineState, list[str
     """Start the workspace's engine and load the live and candidate adapters again. Returns
     the state and one line per adapter that failed to load."""
     state = start_engine(ws, **options)
-    with EngineClient(state.url) as client:
+    with engine_client(ws, state.url) as client:
         return state, reload_registered(ws, client)
