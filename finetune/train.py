@@ -22,7 +22,7 @@ from finetune.device import DevicePlan, plan_device
 from finetune.errors import FinetuneError
 from finetune.manifest import AdapterManifest, LossPoint, package_versions
 from finetune.prepare import DataCard, PrepareError, dataset_fingerprint, prepare_dataset
-from serving.foundation.atomic import write_json_atomic
+from serving.foundation.atomic import fsync_dir, fsync_tree, write_json_atomic
 from serving.foundation.names import validate_name
 from serving.foundation.workspace import Workspace
 
@@ -224,7 +224,9 @@ def _train_in(
     if not config.training.keep_checkpoints:
         shutil.rmtree(tmp_dir / CHECKPOINTS_DIR, ignore_errors=True)
     (tmp_dir / RUN_STATE_FILE).unlink(missing_ok=True)
+    fsync_tree(tmp_dir)  # the weights are on disk before the name says the run is complete
     tmp_dir.replace(final_dir)
+    fsync_dir(final_dir.parent)
     best = "n/a" if state.best_metric is None else f"{state.best_metric:.4f}"
     say(f"adapter {name!r}: {state.global_step} steps in {wall:.0f} s, best eval loss {best}")
     return final_dir

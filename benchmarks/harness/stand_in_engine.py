@@ -43,6 +43,7 @@ class Script:
     steps: collections.deque[dict[str, Any]] = field(default_factory=collections.deque)
     default: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_STEP))
     received: list[dict[str, Any]] = field(default_factory=list)
+    adapters: dict[str, str] = field(default_factory=dict)  # runtime LoRA: name -> path
 
     def next_step(self) -> dict[str, Any]:
         return self.steps.popleft() if self.steps else self.default
@@ -238,7 +239,29 @@ async def completion(script: Script, request: Request) -> Response:
 async def models(script: Script, request: Request) -> Response:
     script.received.append({"path": request.url.path, "body": None, "headers": {}})
     model = {"id": "base", "object": "model", "created": 0, "owned_by": "vllm"}
-    return JSONResponse({"object": "list", "data": [model]})
+    loras = [
+        {"id": name, "object": "model", "created": 0, "owned_by": "vllm", "root": path,
+         "parent": "base"}
+        for name, path in script.adapters.items()
+    ]  # fmt: skip
+    return JSONResponse({"object": "list", "data": [model, *loras]})
+
+
+async def load_lora(script: Script, request: Request) -> Response:
+    """vLLM's runtime LoRA load, without weights: remembers the name and the folder."""
+    body = record_request(script, request, await request.body())["body"] or {}
+    name, path = body.get("lora_name"), body.get("lora_path")
+    if name in script.adapters:
+        return JSONResponse({"error": {"message": f"{name} already loaded"}}, status_code=400)
+    script.adapters[name] = path
+    return Response(f"Success: LoRA adapter '{name}' added successfully.")
+
+
+async def unload_lora(script: Script, request: Request) -> Response:
+    name = (record_request(script, request, await request.body())["body"] or {}).get("lora_name")
+    if script.adapters.pop(name, None) is None:
+        return JSONResponse({"error": {"message": f"{name} not loaded"}}, status_code=404)
+    return Response(f"Success: LoRA adapter '{name}' removed successfully.")
 
 
 async def anything(script: Script, request: Request) -> Response:
@@ -262,6 +285,7 @@ async def control(script: Script, request: Request) -> Response:
     elif action == "reset":
         script.steps.clear()
         script.received.clear()
+        script.adapters.clear()
         script.default = dict(DEFAULT_STEP)
     elif action == "received":
         return JSONResponse(script.received)
@@ -283,6 +307,8 @@ def build_app() -> Starlette:
             Route("/v1/chat/completions", bound(completion), methods=["POST"]),
             Route("/v1/completions", bound(completion), methods=["POST"]),
             Route("/v1/models", bound(models), methods=["GET"]),
+            Route("/v1/load_lora_adapter", bound(load_lora), methods=["POST"]),
+            Route("/v1/unload_lora_adapter", bound(unload_lora), methods=["POST"]),
             Route("/{path:path}", bound(anything), methods=["GET", "POST", "PUT", "DELETE"]),
         ]
     )

@@ -102,11 +102,12 @@ def gate_run(ws: Workspace, run: str, client: EngineClient | None) -> GateDecisi
     record = registry.get(run)
     run_dir = registry.adapter_path(record)
     result = EvaluationResult.load(run_dir)
-    live = registry.live()
-    decision = decide(result, ws.config.gate, live.name if live else None)
-    if decision.promote:
-        reason = "; ".join(c.detail for c in decision.checks if c.name.startswith("style"))
-        hotload.promote(ws, client, run, reason=f"gate: {reason}")
+    with registry.locked():  # the live adapter decided against is the one replaced
+        live = registry.live()
+        decision = decide(result, ws.config.gate, live.name if live else None)
+        if decision.promote:
+            reason = "; ".join(c.detail for c in decision.checks if c.name.startswith("style"))
+            hotload.promote(ws, client, run, reason=f"gate: {reason}")
     write_json_atomic(run_dir / EVALUATION_DIR / DECISION_FILE, decision.model_dump(mode="json"))
     registry.set_scores(
         run,

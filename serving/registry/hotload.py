@@ -2,8 +2,11 @@
 and re-loading the registered adapters after an engine start.
 
 The rule everywhere: the engine acts first, the registry is written only when the engine
-agreed, so a failed load changes nothing in the registry. Without a running engine, promotion
-and rollback change the registry alone; the engine loads the live adapter when it starts.
+agreed, so a failed load changes nothing in the registry; and every read-decide-write holds
+the registry's lock from the read to the write, engine calls included, so two processes (a
+gate and a rollback, say) cannot leave live an adapter the engine does not serve. Without a
+running engine, promotion and rollback change the registry alone; the engine loads the live
+adapter when it starts.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from serving.engine.client import AdapterLoadError, EngineClient
 from serving.engine.service import EngineState, engine_client, start_engine
 from serving.foundation.names import validate_name
 from serving.foundation.workspace import Workspace
+from serving.registry.digest import adapter_digest
 from serving.registry.store import AdapterRecord, Registry, RegistryError
 
 MANIFEST = "manifest.json"
@@ -59,6 +63,7 @@ def record_for_run(ws: Workspace, name: str) -> AdapterRecord:
             or ws.config.engine.base_model
         ),
         manifest_digest=hashlib.sha256(raw).hexdigest(),
+        weights_digest=adapter_digest(folder),
     )
 
 
@@ -88,37 +93,55 @@ def ensure_loaded(client: EngineClient, registry: Registry, record: AdapterRecor
         )
     if not Path(path).is_dir():
         raise AdapterLoadError(f"adapter {record.name!r}: folder {path} is missing")
+    verify_digest(record, Path(path))
     client.load_adapter(record.name, path)
+
+
+def verify_digest(record: AdapterRecord, folder: Path) -> None:
+    """Refuse an adapter whose files changed since it was registered (corrupted or swapped)."""
+    if record.weights_digest is None:
+        return
+    found = adapter_digest(folder)
+    if found != record.weights_digest:
+        raise AdapterLoadError(
+            f"adapter {record.name!r} in {folder} is not the adapter that was registered: its "
+            f"weights, config or manifest changed (sha256 {found[:12]}, registered "
+            f"{record.weights_digest[:12]}); it is corrupted or was replaced, so it is not "
+            "loaded. Train it again, or remove it and load the folder as a new adapter"
+        )
 
 
 def load(ws: Workspace, client: EngineClient, name: str) -> AdapterRecord:
     """Hot-load a run into the engine and register it (as a candidate if it is new)."""
     registry = registry_for(ws)
-    known = {record.name: record for record in registry.adapters()}
-    record = known.get(name) or record_for_run(ws, name)
-    ensure_loaded(client, registry, record)
-    return registry.add(record) if name not in known else record
+    with registry.locked():
+        known = {record.name: record for record in registry.adapters()}
+        record = known.get(name) or record_for_run(ws, name)
+        ensure_loaded(client, registry, record)
+        return registry.add(record) if name not in known else record
 
 
 def unload(ws: Workspace, client: EngineClient, name: str) -> None:
     """Take an adapter out of the engine; the live one stays (the proxy serves it)."""
     registry = registry_for(ws)
-    live = registry.live()
-    if live is not None and live.name == name:
-        raise RegistryError(f"adapter {name!r} is live; promote another one or roll back first")
-    client.unload_adapter(name)
+    with registry.locked():
+        live = registry.live()
+        if live is not None and live.name == name:
+            raise RegistryError(f"adapter {name!r} is live; promote another one or roll back first")
+        client.unload_adapter(name)
 
 
 def remove(ws: Workspace, client: EngineClient | None, name: str) -> AdapterRecord:
     """Forget an adapter (its files stay on disk), unloading it first when an engine runs."""
     registry = registry_for(ws)
-    record = registry.get(name)
-    live = registry.live()
-    if live is not None and live.name == name:
-        raise RegistryError(f"adapter {name!r} is live; promote another one or roll back first")
-    if client is not None and name in client.loaded_adapters():
-        client.unload_adapter(name)
-    return registry.remove(record.name)
+    with registry.locked():
+        record = registry.get(name)
+        live = registry.live()
+        if live is not None and live.name == name:
+            raise RegistryError(f"adapter {name!r} is live; promote another one or roll back first")
+        if client is not None and name in client.loaded_adapters():
+            client.unload_adapter(name)
+        return registry.remove(record.name)
 
 
 def promote(
@@ -126,19 +149,21 @@ def promote(
 ) -> AdapterRecord | None:
     """Make an adapter live (loaded first when an engine runs). Returns the previous live."""
     registry = registry_for(ws)
-    record = registry.get(name)
-    if client is not None:
-        ensure_loaded(client, registry, record)
-    return registry.promote(name, reason=reason)
+    with registry.locked():
+        record = registry.get(name)
+        if client is not None:
+            ensure_loaded(client, registry, record)
+        return registry.promote(name, reason=reason)
 
 
 def rollback(ws: Workspace, client: EngineClient | None) -> AdapterRecord | None:
     """Restore the previous live adapter (None: the base model). Returns the new live."""
     registry = registry_for(ws)
-    previous = registry.previous_live()
-    if client is not None and previous is not None:
-        ensure_loaded(client, registry, previous)
-    return registry.rollback()
+    with registry.locked():
+        previous = registry.previous_live()
+        if client is not None and previous is not None:
+            ensure_loaded(client, registry, previous)
+        return registry.rollback()
 
 
 def reload_registered(ws: Workspace, client: EngineClient) -> list[str]:
@@ -146,13 +171,14 @@ def reload_registered(ws: Workspace, client: EngineClient) -> list[str]:
     adapter that could not be loaded (the others still load)."""
     registry = registry_for(ws)
     problems = []
-    for record in registry.adapters():
-        if record.state == "retired":
-            continue
-        try:
-            ensure_loaded(client, registry, record)
-        except (AdapterLoadError, RegistryError) as exc:
-            problems.append(f"{record.name}: {exc}")
+    with registry.locked():
+        for record in registry.adapters():
+            if record.state == "retired":
+                continue
+            try:
+                ensure_loaded(client, registry, record)
+            except (AdapterLoadError, RegistryError) as exc:
+                problems.append(f"{record.name}: {exc}")
     return problems
 
 

@@ -43,6 +43,9 @@ class AdapterRecord(BaseModel):
     path: str
     base_model: str
     manifest_digest: str
+    # sha256 over the manifest, adapter_config.json and the weights (serving.registry.digest);
+    # None for records registered before weights were hashed.
+    weights_digest: str | None = None
     state: AdapterState = "candidate"
     scores: dict[str, Any] = Field(default_factory=dict)
     added_at: str = Field(default_factory=now_iso)
@@ -81,7 +84,9 @@ class Registry:
         self.path = Path(path).expanduser().resolve()
         # registry.json lives in <root>/.inkwell/ unless told otherwise.
         self.root = Path(workspace_root).resolve() if workspace_root else self.path.parent.parent
-        self._lock = FileLock(str(self.path) + ".lock")
+        # One lock object per path in this process (reentrant), so a read-decide-write that
+        # holds `locked()` can call the writers below without deadlocking on itself.
+        self._lock = FileLock(str(self.path) + ".lock", is_singleton=True)
 
     # Reads (cheap: parsed once per version of the file).
     def _read(self) -> RegistryData:
@@ -136,6 +141,14 @@ class Registry:
         return resolved
 
     # Writes (locked, atomic).
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the registry's lock across a read-decide-write (and the engine calls in it), so
+        two processes never decide on the same stale live adapter."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            yield
+
     @contextlib.contextmanager
     def _update(self) -> Iterator[RegistryData]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
