@@ -63,6 +63,11 @@ def test_writes_a_new_config_for_the_workspace_proxy(book: Workspace, tmp_path: 
         assert model["provider"] == "openai"
         assert model["apiBase"] == "http://127.0.0.1:8123/v1"
         assert "apiKey" not in model  # no key configured, none written
+        # Where Continue's config.yaml schema reads it (at model level it is ignored).
+        assert (
+            model["defaultCompletionOptions"]["contextLength"] == book.config.engine.max_model_len
+        )
+        assert "contextLength" not in model
     assert (live["model"], base["model"]) == ("inkwell-live", "base")
     assert set(live["roles"]) == set(base["roles"]) == {"chat", "edit", "apply"}
     assert auto["roles"] == ["autocomplete"] and auto["useLegacyCompletionsEndpoint"] is True

@@ -79,7 +79,10 @@ def build_continue_config(ws: Workspace, key: KeyChoice) -> dict[str, Any]:
         }
         if api_key:
             entry["apiKey"] = api_key
-        entry["contextLength"] = context_length
+        # Continue's config.yaml reads the context length only here (packages/config-yaml,
+        # completionOptionsSchema); at model level it is ignored and Continue assumes its own
+        # default, which can overflow the engine's max_model_len.
+        entry["defaultCompletionOptions"] = {"contextLength": context_length}
         entry["roles"] = ["chat", "edit", "apply"]
         return entry
 

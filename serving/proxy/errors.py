@@ -9,18 +9,19 @@ from starlette.responses import Response
 
 from serving.foundation.errors import InkwellError
 
-_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    413: "request_too_large",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-    502: "upstream_error",
-    503: "upstream_unavailable",
-    504: "upstream_timeout",
-}
+# The `type` values OpenAI's API itself sends (its SDKs pick the exception class from the
+# status; clients that read `type` expect these): every client error is an
+# invalid_request_error (401 too, with code invalid_api_key), rate limits are "requests",
+# and any failure on the server side is a server_error. The specifics go in `code`.
+RATE_LIMIT_TYPE = "requests"
+CLIENT_ERROR_TYPE = "invalid_request_error"
+SERVER_ERROR_TYPE = "server_error"
+
+
+def error_type(status: int) -> str:
+    if status == 429:
+        return RATE_LIMIT_TYPE
+    return SERVER_ERROR_TYPE if status >= 500 else CLIENT_ERROR_TYPE
 
 
 def _phrase(status: int) -> str:
@@ -56,7 +57,7 @@ def error_payload(
     return {
         "error": {
             "message": message,
-            "type": _TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error"),
+            "type": error_type(status),
             "param": param,
             "code": code or _phrase(status),
         }

@@ -87,7 +87,9 @@ class InkwellServing:
         live = self.resolve(LIVE_ALIASES[0]).upstream_model
         cards = [ModelCard(id=alias, root=live) for alias in LIVE_ALIASES]
         cards.append(ModelCard(id=self.base_name, root=self.base_name))
-        cards += [ModelCard(id=r.name, root=r.name) for r in self.registry.adapters()]
+        # Retired adapters stay addressable by name (for comparisons) but are not offered.
+        adapters = [r for r in self.registry.adapters() if r.state != "retired"]
+        cards += [ModelCard(id=r.name, root=r.name) for r in adapters]
         return ModelList(data=cards)
 
     # Completions.
