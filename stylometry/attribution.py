@@ -59,8 +59,10 @@ def corpus_profiles(
             hashes[author],
             [u.total for u in units[author]],
         )
-        impostors = [u for other, us in units.items() if other != author for u in us]
-        profiles[author] = calibrate_units(profile, units[author], impostors)
+        others = [(other, u) for other, us in units.items() if other != author for u in us]
+        profiles[author] = calibrate_units(
+            profile, units[author], [u for _, u in others], [o for o, _ in others]
+        )
         profiles[author].save(path)
     return profiles
 

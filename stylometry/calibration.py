@@ -1,19 +1,16 @@
 """Calibrating the style score against impostors, so a number means something.
 
-`calibrate(profile, author_texts, impostor_texts)`:
+`calibrate(profile, author_texts, impostor_texts)`: `author_texts` are the author's chapters,
+`impostor_texts` other writers (a reference corpus) or base-model generations. Texts are cut
+into 100-word units; chunks of 200 ... 5,000 words are runs of consecutive units.
 
-- `author_texts` are the author's chapters. Those the profile was built from are recognised
-  by hash and scored *leave-one-out* (against the profile minus that chapter), so they act as
-  unseen author text; the others (held-out chapters) are scored against the full profile.
-- `impostor_texts` are other writers (a reference corpus) or base-model generations.
-
-Texts are cut into 250-word units; for each length level (250 ... 5,000 words) consecutive
-units form chunks. Per level we compute every distance for author and impostor chunks, then
-fit (class-balanced logistic regression, numpy/scipy only): one curve per distance (the
-per-part similarity) and one combined model with non-negative weights (the overall score,
-P(author) x 100). Distances shrink as texts grow, so a text is scored with the level
-closest to its length. Fitting uses leave-one-out author chunks and half of the impostor
-texts; AUC and the threshold are measured on held-out chapters and the other half."""
+The overall score is the verification model of verifier.py (the author's word and character
+n-gram rates against the impostors'), calibrated per length: a Platt curve fitted on its
+out-of-fold margins turns a margin into P(author) x 100, and the same margins give the AUC
+and threshold the report shows. Distances shrink as texts grow, so a text is scored with the
+level closest to its length. The parts of the report (vocabulary, sentence lengths, ...) are
+per-distance logistic curves, with the author's chunks scored leave-one-out against the
+profile; they explain the score and do not enter it."""
 
 from __future__ import annotations
 
@@ -29,23 +26,27 @@ from tqdm import tqdm
 
 from stylometry.distances import DISTANCES, Prepared, distances, prepare
 from stylometry.features import Counts, extract
+from stylometry.metrics import auc, youden_threshold
 from stylometry.profile import AuthorProfile, Calibration, LevelCalibration, text_hash
 from stylometry.reference import build_reference
 from stylometry.text import StyleInputError, chunk_paragraphs
+from stylometry.vectors import chunk_ranges
+from stylometry.verifier import fit_verifier
 
-UNIT_WORDS = 250
-LEVELS = (250, 500, 1000, 2000, 5000)
+UNIT_WORDS = 100
+LEVELS = (200, 300, 500, 1000, 2000, 5000)
 POPULATION_LEVEL = 1000
 MIN_CHUNKS = 6
-MIN_EVAL_AUTHOR = 5
-MAX_CHUNKS = 300  # per side and level
+MAX_PART_CHUNKS = 150  # per side and level, for the part curves
 IMPOSTOR_WORDS_PER_TEXT = 40_000  # enough chunks per impostor; keeps `full` mode bearable
 L2 = 0.01  # ridge on the weights; the loss is a class-balanced mean
+
+__all__ = ["auc", "calibrate", "calibrate_units", "text_units", "youden_threshold"]
 
 
 @dataclass
 class TextUnits:
-    """One text cut into 250-word units, with the features of the whole text."""
+    """One text cut into 100-word units, with the features of the whole text."""
 
     hash: str
     units: list[Counts]
@@ -53,18 +54,11 @@ class TextUnits:
     _chunks: dict[int, list[Counts]] = field(default_factory=dict, repr=False)
 
     def chunks(self, words: int) -> list[Counts]:
-        """Consecutive units summed into chunks of about `words` words (cached)."""
-        k = max(1, round(words / UNIT_WORDS))
-        if k not in self._chunks:
-            self._chunks[k] = (
-                self.units
-                if k == 1
-                else [
-                    Counts.total(self.units[i : i + k])
-                    for i in range(0, len(self.units) - k + 1, k)
-                ]
-            )
-        return self._chunks[k]
+        """Runs of consecutive units of at least `words` words (cached)."""
+        if words not in self._chunks:
+            ranges = chunk_ranges([u.n_words for u in self.units], words)
+            self._chunks[words] = [Counts.total(self.units[s:e]) for s, e in ranges]
+        return self._chunks[words]
 
 
 def text_units(text: str, mode: str, max_words: int | None = None) -> TextUnits:
@@ -114,28 +108,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[float, n
     return float(res.x[0]), res.x[1:]
 
 
-def auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """ROC AUC as P(score of a positive > score of a negative), ties counted half."""
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    diff = pos[:, None] - neg[None, :]
-    return float(np.mean((diff > 0) + 0.5 * (diff == 0)))
-
-
-def youden_threshold(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float, float]:
-    """The score threshold maximising TPR - FPR: (threshold, tpr, fpr)."""
-    candidates = np.unique(np.concatenate([pos, neg]))
-    best = (50.0, 0.0, 0.0, -1.0)
-    for i, t in enumerate(candidates):
-        lower = candidates[i - 1] if i else t - 1.0
-        cut = (lower + t) / 2 if i else t
-        tpr = float(np.mean(pos >= cut))
-        fpr = float(np.mean(neg >= cut))
-        if tpr - fpr > best[3]:
-            best = (float(cut), tpr, fpr, tpr - fpr)
-    return best[0], best[1], best[2]
-
-
 def transform(d: dict[str, float], lv: LevelCalibration) -> np.ndarray:
     """Distances -> standardised log-distances, in DISTANCES order."""
     return np.array(
@@ -143,60 +115,58 @@ def transform(d: dict[str, float], lv: LevelCalibration) -> np.ndarray:
     )
 
 
-def _fit_level(
-    words: int,
-    fit_pos: list[dict],
-    fit_neg: list[dict],
-    eval_pos: list[dict],
-    eval_neg: list[dict],
-    evaluated_on: str,
-) -> LevelCalibration:
-    all_d = fit_pos + fit_neg
+def part_score(name: str, x_j: float, lv: LevelCalibration) -> float:
+    b, w = lv.feature_fits[name]
+    return float(100 * _sigmoid(np.array(b - w * x_j)))
+
+
+def probability(margin: float, lv: LevelCalibration) -> float:
+    """The calibrated P(author) x 100 of a verifier margin at this length."""
+    return float(100 * _sigmoid(np.array(lv.platt_bias + lv.platt_slope * margin)))
+
+
+def _part_curves(pos: list[dict], neg: list[dict]) -> dict:
+    """Log-distance standardisation and one logistic curve per distance (the parts)."""
+    all_d = pos + neg
     offset = {k: 0.05 * float(np.median([d[k] for d in all_d])) + 1e-9 for k in DISTANCES}
     logs = {k: np.log(np.array([d[k] for d in all_d]) + offset[k]) for k in DISTANCES}
     center = {k: float(v.mean()) for k, v in logs.items()}
     scale = {k: float(v.std()) or 1.0 for k, v in logs.items()}
+    x = np.column_stack([(logs[k] - center[k]) / scale[k] for k in DISTANCES])
+    y = np.array([1] * len(pos) + [0] * len(neg), dtype=float)
+    fits = {}
+    for j, k in enumerate(DISTANCES):
+        b, w = fit_logistic(x[:, [j]], y)
+        fits[k] = (b, float(w[0]))
+    return {"offset": offset, "center": center, "scale": scale, "feature_fits": fits}
+
+
+def _level(words: int, parts: dict, pos: np.ndarray, neg: np.ndarray) -> LevelCalibration:
+    """Platt curve, AUC and threshold from the verifier's out-of-fold margins."""
+    m = np.concatenate([pos, neg])
+    y = np.array([1] * len(pos) + [0] * len(neg), dtype=float)
+    bias, w = fit_logistic(-m[:, None], y)
     lv = LevelCalibration(
         words=words,
-        offset=offset,
-        center=center,
-        scale=scale,
-        feature_fits={},
-        weights={},
-        bias=0.0,
-        auc=0.0,
+        **parts,
+        platt_bias=bias,
+        platt_slope=float(w[0]),
+        auc=auc(pos, neg),
         threshold=50.0,
         true_positive_rate=0.0,
         false_positive_rate=0.0,
         author_median=0.0,
         impostor_median=0.0,
-        n_author=len(eval_pos),
-        n_impostor=len(eval_neg),
-        evaluated_on=evaluated_on,
+        n_author=len(pos),
+        n_impostor=len(neg),
+        evaluated_on=f"{len(pos)} author chunks vs {len(neg)} impostor chunks, out-of-fold "
+        "(author text and impostor writers unseen by the model that scored them)",
     )
-    x = np.vstack([transform(d, lv) for d in all_d])
-    y = np.array([1] * len(fit_pos) + [0] * len(fit_neg), dtype=float)
-    for j, k in enumerate(DISTANCES):
-        b, w = fit_logistic(x[:, [j]], y)
-        lv.feature_fits[k] = (b, float(w[0]))
-    b, w = fit_logistic(x, y)
-    lv.bias, lv.weights = b, {k: float(v) for k, v in zip(DISTANCES, w, strict=True)}
-    pos = np.array([overall_score(transform(d, lv), lv) for d in eval_pos])
-    neg = np.array([overall_score(transform(d, lv), lv) for d in eval_neg])
-    lv.auc = auc(pos, neg)
-    lv.threshold, lv.true_positive_rate, lv.false_positive_rate = youden_threshold(pos, neg)
-    lv.author_median, lv.impostor_median = float(np.median(pos)), float(np.median(neg))
+    p = np.array([probability(v, lv) for v in pos])
+    n = np.array([probability(v, lv) for v in neg])
+    lv.threshold, lv.true_positive_rate, lv.false_positive_rate = youden_threshold(p, n)
+    lv.author_median, lv.impostor_median = float(np.median(p)), float(np.median(n))
     return lv
-
-
-def overall_score(x: np.ndarray, lv: LevelCalibration) -> float:
-    w = np.array([lv.weights[k] for k in DISTANCES])
-    return float(100 * _sigmoid(np.array(lv.bias - x @ w)))
-
-
-def part_score(name: str, x_j: float, lv: LevelCalibration) -> float:
-    b, w = lv.feature_fits[name]
-    return float(100 * _sigmoid(np.array(b - w * x_j)))
 
 
 def calibrate(
@@ -204,8 +174,11 @@ def calibrate(
     author_texts: Sequence[str],
     impostor_texts: Sequence[str],
     progress: bool = False,
+    impostor_groups: Sequence[str] | None = None,
 ) -> AuthorProfile:
-    """Return a copy of the profile with its calibration attached (see the module docstring)."""
+    """Return a copy of the profile with its calibration attached (see the module docstring).
+    `impostor_groups` names each impostor text's writer (default: each text its own), so
+    cross-validation never trains and tests on one writer."""
     if not impostor_texts:
         raise StyleInputError(
             "calibration needs impostor text: other writers (a reference corpus folder "
@@ -228,82 +201,90 @@ def calibrate(
     author = units(author_texts)
     impostors = units(impostor_texts, IMPOSTOR_WORDS_PER_TEXT)
     bar.close()
-    return calibrate_units(profile, author, impostors)
+    return calibrate_units(profile, author, impostors, impostor_groups)
+
+
+def _reference(profile: AuthorProfile, author: list[TextUnits], impostors: list[TextUnits]):
+    """The z-score population of the parts: the profile's own texts and the impostors."""
+    sources = set(profile.source_hashes)
+    own = [t for t in author if t.hash in sources] or author
+    pop_author = [c for t in own for c in t.chunks(POPULATION_LEVEL)]
+    pop_imp = _spread([t.chunks(POPULATION_LEVEL) for t in impostors], 2 * MAX_PART_CHUNKS)
+    if len(pop_author) + len(pop_imp) < 3 * MIN_CHUNKS or len(pop_imp) < MIN_CHUNKS:
+        pop_author = [u for t in own for u in t.units]
+        pop_imp = _spread([t.units for t in impostors], 2 * MAX_PART_CHUNKS)
+    return build_reference(profile.counts(), pop_author + pop_imp, pop_imp, profile.mode)
+
+
+class _PartDistances:
+    """Distances of chunks to the profile; the profile's own texts are left out of it
+    (by text, or by chunk when it has one text), so they act as unseen author text."""
+
+    def __init__(self, profile: AuthorProfile, ref) -> None:
+        self.total, self.ref = profile.counts(), ref
+        self.sources = set(profile.source_hashes)
+        self.full = prepare(self.total, ref)
+        self.views: dict[str, Prepared] = {}
+
+    def author(self, t: TextUnits, chunk: Counts) -> dict[str, float]:
+        if t.hash not in self.sources:
+            return distances(prepare(chunk, self.ref), self.full)
+        if len(self.sources) > 1:
+            view = self.views.get(t.hash)
+            if view is None:
+                view = self.views[t.hash] = prepare(self.total - t.total, self.ref)
+        else:
+            view = prepare(self.total - chunk, self.ref)
+        return distances(prepare(chunk, self.ref), view)
+
+    def impostor(self, chunk: Counts) -> dict[str, float]:
+        return distances(prepare(chunk, self.ref), self.full)
+
+
+def _groups(impostors: list[TextUnits], names: Sequence[str] | None) -> list[int]:
+    if names is None:
+        return list(range(len(impostors)))
+    index = {n: i for i, n in enumerate(sorted(set(names)))}
+    return [index[n] for n in names]
 
 
 def calibrate_units(
-    profile: AuthorProfile, author: list[TextUnits], impostors: list[TextUnits]
+    profile: AuthorProfile,
+    author: list[TextUnits],
+    impostors: list[TextUnits],
+    impostor_groups: Sequence[str] | None = None,
 ) -> AuthorProfile:
     """`calibrate` on texts already cut into units (the benchmark reuses them)."""
-    total = profile.counts()
-    sources = set(profile.source_hashes)
-    loo_by_text = len(sources) > 1
-    impostors = [t for t in impostors if t.units]
+    names = list(impostor_groups) if impostor_groups is not None else None
+    keep = [i for i, t in enumerate(impostors) if t.units]
+    impostors = [impostors[i] for i in keep]
+    names = [names[i] for i in keep] if names is not None else None
     if not impostors:
-        raise StyleInputError("impostor texts are too short to calibrate (under 125 words each)")
-
-    # z-score population: the profile's own texts (held-out chapters stay unseen) + impostors
-    own = [t for t in author if t.hash in sources] or author
-    pop_level = POPULATION_LEVEL
-    pop_author = [c for t in own for c in t.chunks(pop_level)]
-    pop_imp = _spread([t.chunks(pop_level) for t in impostors], MAX_CHUNKS)
-    if len(pop_author) + len(pop_imp) < 3 * MIN_CHUNKS or len(pop_imp) < MIN_CHUNKS:
-        pop_level = UNIT_WORDS
-        pop_author = [u for t in own for u in t.units]
-        pop_imp = _spread([t.units for t in impostors], MAX_CHUNKS)
-    ref = build_reference(total, pop_author + pop_imp, pop_imp, profile.mode)
-    full_view = prepare(total, ref)
-    views: dict[str, Prepared] = {}
-
-    def author_distances(t: TextUnits, chunk: Counts) -> dict[str, float]:
-        if t.hash not in sources:
-            return distances(prepare(chunk, ref), full_view)
-        if loo_by_text:
-            view = views.get(t.hash)
-            if view is None:
-                view = views[t.hash] = prepare(total - t.total, ref)
-        else:
-            view = prepare(total - chunk, ref)
-        return distances(prepare(chunk, ref), view)
-
+        raise StyleInputError("impostor texts are too short to calibrate (under 50 words each)")
+    ref = _reference(profile, author, impostors)
+    fit = fit_verifier(
+        [t.units for t in author], [t.units for t in impostors], _groups(impostors, names), LEVELS
+    )
+    parts = _PartDistances(profile, ref)
     levels = []
     for words in LEVELS:
-        loo = [[(t, c) for c in t.chunks(words)] for t in author if t.hash in sources]
-        held = [[(t, c) for c in t.chunks(words)] for t in author if t.hash not in sources]
-        fit_pos_items = _spread(loo, MAX_CHUNKS) or _spread(held, MAX_CHUNKS)
-        held_items = _spread(held, MAX_CHUNKS)
-        imp_chunks = [t.chunks(words) for t in impostors]
-        fit_neg_c = _spread(imp_chunks[0::2], MAX_CHUNKS)
-        eval_neg_c = _spread(imp_chunks[1::2], MAX_CHUNKS) or fit_neg_c
-        if len(fit_pos_items) < MIN_CHUNKS or len(fit_neg_c) < MIN_CHUNKS:
+        pos, neg = fit.out_of_fold.get(words, ((), ()))
+        mine = _spread([[(t, c) for c in t.chunks(words)] for t in author], MAX_PART_CHUNKS)
+        theirs = _spread([t.chunks(words) for t in impostors], MAX_PART_CHUNKS)
+        if min(len(pos), len(neg), len(mine), len(theirs)) < MIN_CHUNKS:
             continue
-        fit_pos = [author_distances(t, c) for t, c in fit_pos_items]
-        fit_neg = [distances(prepare(c, ref), full_view) for c in fit_neg_c]
-        eval_neg = (
-            fit_neg
-            if eval_neg_c is fit_neg_c
-            else [distances(prepare(c, ref), full_view) for c in eval_neg_c]
-        )
-        held_d = [author_distances(t, c) for t, c in held_items]
-        if len(held_d) >= MIN_EVAL_AUTHOR:
-            eval_pos, what = held_d, f"{len(held_d)} held-out author chunks"
-        elif loo and held_d:
-            eval_pos = held_d + fit_pos
-            what = f"{len(held_d)} held-out + {len(fit_pos)} leave-one-out author chunks"
-        else:
-            eval_pos, what = fit_pos, f"{len(fit_pos)} leave-one-out author chunks"
-        what += f" vs {len(eval_neg)} impostor chunks"
-        if eval_neg_c is not fit_neg_c:
-            what += " from impostor texts not used for fitting"
-        levels.append(_fit_level(words, fit_pos, fit_neg, eval_pos, eval_neg, what))
+        d_pos = [parts.author(t, c) for t, c in mine]
+        d_neg = [parts.impostor(c) for c in theirs]
+        levels.append(_level(words, _part_curves(d_pos, d_neg), pos, neg))
     if not levels:
         raise StyleInputError(
             f"profile {profile.name!r}: not enough text to calibrate (need at least "
-            f"{MIN_CHUNKS * UNIT_WORDS} words of the author and of impostors)"
+            f"{MIN_CHUNKS * 2 * LEVELS[0]:,} words of the author and of impostors)"
         )
     digest = hashlib.sha256("".join(t.hash for t in impostors).encode()).hexdigest()
     calibration = Calibration(
         reference=ref,
+        verifier=fit.model,
         levels=levels,
         impostor_texts=len(impostors),
         impostor_words=sum(t.total.n_words for t in impostors),

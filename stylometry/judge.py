@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 RUBRIC = """You judge prose style, not content. You get reference excerpts written by one \
 author and two passages, A and B. Decide which passage is closer to the author's style: \
@@ -34,13 +36,15 @@ class PairVerdict:
 
     @property
     def consistent(self) -> bool:
-        return self.prob_first in (0.0, 1.0)
+        """Both orders answered and named the same passage (the swap did not flip it)."""
+        return len(self.answers) == 2 and None not in self.answers and self.prob_first in (0, 1)
 
 
 @dataclass
 class JudgeRating:
     score: float | None  # 0-100, None when the judge could not be used
     note: str = ""
+    consistent: bool = False  # the verdict survived the order swap (only then is it blended)
 
 
 def parse_verdict(content: str | None) -> str | None:
@@ -71,6 +75,7 @@ class Judge:
         references: Sequence[str] = (),
         api_key: str | None = None,
         timeout_s: float = 60.0,
+        cache_dir: Path | str | None = None,
     ) -> None:
         from openai import OpenAI
 
@@ -80,9 +85,31 @@ class Judge:
             base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=0
         )
         self._cache: dict[str, str | None] = {}
+        self._cache_dir = Path(cache_dir) if cache_dir is not None else None
+
+    def _cached(self, key: str) -> tuple[bool, str | None]:
+        if key in self._cache:
+            return True, self._cache[key]
+        path = self._cache_dir / f"{key}.json" if self._cache_dir else None
+        if path is not None and path.is_file():
+            try:
+                self._cache[key] = json.loads(path.read_text(encoding="utf-8"))["verdict"]
+                return True, self._cache[key]
+            except (ValueError, KeyError, OSError):
+                path.unlink(missing_ok=True)  # a torn write: ask again
+        return False, None
+
+    def _remember(self, key: str, verdict: str | None) -> None:
+        self._cache[key] = verdict
+        if self._cache_dir is not None:
+            self._cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self._cache_dir / f".{key}.tmp"
+            tmp.write_text(json.dumps({"verdict": verdict}), encoding="utf-8")
+            os.replace(tmp, self._cache_dir / f"{key}.json")
 
     def _ask(self, excerpts: Sequence[str], a: str, b: str) -> str | None:
-        """One question; the parsed verdict ("A"/"B") or None. Cached by content."""
+        """One question; the parsed verdict ("A"/"B") or None. Cached by the hash of the
+        whole prompt (in memory, and on disk with cache_dir)."""
         refs = "\n\n---\n\n".join(excerpts)
         user = (
             f"Reference excerpts:\n\n{refs}\n\n=== Passage A ===\n{a[:MAX_PASSAGE_CHARS]}"
@@ -90,15 +117,17 @@ class Judge:
             "to the author's style?"
         )
         key = hashlib.sha256(f"{self.model}\0{RUBRIC}\0{user}".encode()).hexdigest()
-        if key not in self._cache:
+        hit, verdict = self._cached(key)
+        if not hit:
             reply = self._client.chat.completions.create(
                 model=self.model,
                 temperature=0.0,
                 max_tokens=200,
                 messages=[{"role": "system", "content": RUBRIC}, {"role": "user", "content": user}],
             )
-            self._cache[key] = parse_verdict(reply.choices[0].message.content)
-        return self._cache[key]
+            verdict = parse_verdict(reply.choices[0].message.content)
+            self._remember(key, verdict)
+        return verdict
 
     def compare(
         self, first: str, second: str, excerpts: Sequence[str] | None = None
@@ -130,4 +159,24 @@ class Judge:
         verdict = self.compare(text, self.references[-1], self.references[:-1])
         if verdict.prob_first is None:
             return JudgeRating(None, verdict.note)
-        return JudgeRating(min(100.0, 200.0 * verdict.prob_first), verdict.note)
+        return JudgeRating(min(100.0, 200.0 * verdict.prob_first), verdict.note, verdict.consistent)
+
+
+def order_swap_consistency(
+    judge: Judge, pairs: Sequence[tuple[str, str]], excerpts: Sequence[str]
+) -> dict:
+    """How often the judge names the same passage in both orders, on (author passage,
+    other passage) pairs; a position-biased judge scores low and must not be trusted."""
+    verdicts = [judge.compare(a, b, excerpts) for a, b in pairs]
+    answered = [v for v in verdicts if len(v.answers) == 2 and None not in v.answers]
+    consistent = [v for v in answered if v.consistent]
+    return {
+        "pairs": len(pairs),
+        "both_orders_answered": len(answered),
+        "consistent": len(consistent),
+        "consistency": len(consistent) / len(answered) if answered else None,
+        "author_preferred_when_consistent": (
+            sum(v.prob_first == 1.0 for v in consistent) / len(consistent) if consistent else None
+        ),
+        "errors": sorted({v.note for v in verdicts if v.prob_first is None and v.note}),
+    }

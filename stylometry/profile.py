@@ -19,8 +19,9 @@ from tqdm import tqdm
 from stylometry.features import Counts, Mode, extract
 from stylometry.reference import Reference
 from stylometry.text import StyleInputError, normalize
+from stylometry.verifier import VerifierModel
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the score is the verifier's (version 1 profiles must be rebuilt)
 
 
 class LevelCalibration(BaseModel):
@@ -30,10 +31,10 @@ class LevelCalibration(BaseModel):
     offset: dict[str, float]  # log(distance + offset) keeps zero distances finite
     center: dict[str, float]  # standardisation of log-distances
     scale: dict[str, float]
-    feature_fits: dict[str, tuple[float, float]]  # distance -> (intercept, slope) of P(author)
-    weights: dict[str, float]  # combined model: P = sigmoid(bias - sum(w * x)), w >= 0
-    bias: float
-    auc: float  # author's evaluation chunks vs evaluation impostor chunks
+    feature_fits: dict[str, tuple[float, float]]  # distance -> (intercept, slope) of a part
+    platt_bias: float  # the score: P(author) = sigmoid(platt_bias + platt_slope * margin)
+    platt_slope: float
+    auc: float  # out-of-fold author chunks vs impostor chunks
     threshold: float  # score (0-100) separating them best (Youden's J)
     true_positive_rate: float
     false_positive_rate: float
@@ -45,7 +46,8 @@ class LevelCalibration(BaseModel):
 
 
 class Calibration(BaseModel):
-    reference: Reference
+    reference: Reference  # the parts' z-score population
+    verifier: VerifierModel  # the score's model
     levels: list[LevelCalibration]
     impostor_texts: int
     impostor_words: int
@@ -101,8 +103,8 @@ class AuthorProfile(BaseModel):
             raise StyleInputError(f"{path}: not a readable profile ({exc}); rebuild it") from exc
         if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
             raise StyleInputError(
-                f"{path}: profile format is not version {FORMAT_VERSION}; "
-                "rebuild it with `inkwell style profile`"
+                f"{path}: profile format is not version {FORMAT_VERSION} (made by an older "
+                "Inkwell); recalibrate it with `inkwell style profile`"
             )
         try:
             return cls.model_validate(data)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stylometry.calibration import overall_score, part_score, transform
+from stylometry.calibration import part_score, probability, transform
 from stylometry.distances import DISTANCES, PART_OF, Prepared, distances, prepare
 from stylometry.distributions import median
 from stylometry.features import Counts, derived_scalars, extract, punctuation_rates
@@ -34,7 +34,8 @@ PART_LABELS = {
 
 @dataclass
 class StyleReport:
-    overall: float  # 0-100: 100 x P(the author wrote it), judge blended in when enabled
+    overall: float  # 0-100: 100 x P(the author wrote it) at even odds, judge blended in
+    # when it is enabled and consistent under order swap
     parts: dict[str, float]  # 0-100 per part (see PART_LABELS)
     explanation: str
     words: int
@@ -134,7 +135,7 @@ def score_counts(
     for j, name in enumerate(DISTANCES):
         by_part.setdefault(PART_OF[name], []).append(part_score(name, float(x[j]), lv))
     parts = {p: round(float(np.mean(v)), 1) for p, v in by_part.items()}
-    stylometric = overall_score(x, lv)
+    stylometric = probability(cal.verifier.margin(counts), lv)
     warnings = []
     if counts.n_words < SHORT_TEXT_WORDS:
         warnings.append(
@@ -148,7 +149,10 @@ def score_counts(
             warnings.append(f"judge skipped: {verdict.note}")
         else:
             parts["judge"] = round(verdict.score, 1)
-            overall = (1 - JUDGE_WEIGHT) * stylometric + JUDGE_WEIGHT * verdict.score
+            if verdict.consistent:
+                overall = (1 - JUDGE_WEIGHT) * stylometric + JUDGE_WEIGHT * verdict.score
+            else:
+                warnings.append("judge not blended: its verdict changed when the order was swapped")
     if not all(math.isfinite(v) for v in [overall, *parts.values()]):
         raise StyleInputError("internal error: a non-finite score; please report this text")
     worst = min(parts, key=parts.get)

@@ -127,11 +127,12 @@ def test_profile_roundtrip_and_data_hash(tmp_path, austen):
 
 def test_calibration_reports_auc_and_threshold(austen):
     cal = austen.calibration
-    assert [lv.words for lv in cal.levels][:3] == [250, 500, 1000]
+    assert [lv.words for lv in cal.levels][:4] == [200, 300, 500, 1000]
     for lv in cal.levels:
         assert 0.9 <= lv.auc <= 1.0
         assert 0 < lv.threshold < 100
-        assert "held-out" in lv.evaluated_on
+        assert "out-of-fold" in lv.evaluated_on
+    assert cal.verifier.words and cal.verifier.chars and cal.verifier.c > 0
 
 
 def test_held_out_author_scores_high_other_novelists_low(austen, novels):

@@ -1,0 +1,204 @@
+"""The verification model behind the 0-100 score: one author against impostors.
+
+A writer has one book, not ten candidates, so the score answers "this author or someone
+else?" (Koppel & Winter's impostors setting). Rates of the book's most frequent words and
+character 3-/4-grams (chosen per book from its own text and the impostors') are z-scored and
+fed to a class-balanced logistic regression, the author's chunks against the impostors'.
+Nothing is fitted across authors: the regularisation strength C is chosen per book by
+cross-validation on the book's own chunks, whose folds are contiguous blocks of the author's
+text and whole impostor groups (an impostor writer is never in training and test at once).
+The out-of-fold margins at each length feed the per-length calibration (calibration.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel
+from sklearn.linear_model import LogisticRegression
+
+from stylometry.features import Counts
+from stylometry.metrics import auc
+from stylometry.vectors import UnitMatrix, chunk_ranges, text_rates, top_columns
+
+N_WORDS = 300  # most frequent words (the Delta tradition's range)
+N_CHARS = 1000  # most frequent character 3-/4-grams
+TRAIN_WORDS = 1000  # training chunk length
+C_GRID = (0.02, 0.2)
+FOLDS = 4
+MAX_TRAIN_IMPOSTOR = 600
+MAX_EVAL = 300  # per side and length
+
+
+class VerifierModel(BaseModel):
+    """P(author) before calibration is sigmoid(margin); margin = rates @ weights + bias."""
+
+    words: list[str]
+    chars: list[str]
+    weights: list[float]  # on raw rates: the z-scoring is folded in
+    bias: float
+    c: float
+
+    def margin(self, counts: Counts) -> float:
+        index = _char_index(self)
+        return float(text_rates(counts, self.words, index) @ _weights(self) + self.bias)
+
+
+_INDEX: dict[int, tuple[dict[str, int], np.ndarray]] = {}
+
+
+def _cached(model: VerifierModel) -> tuple[dict[str, int], np.ndarray]:
+    hit = _INDEX.get(id(model))
+    if hit is None:
+        if len(_INDEX) > 64:
+            _INDEX.clear()
+        hit = _INDEX[id(model)] = (
+            {g: i for i, g in enumerate(model.chars)},
+            np.array(model.weights),
+        )
+    return hit
+
+
+def _char_index(model: VerifierModel) -> dict[str, int]:
+    return _cached(model)[0]
+
+
+def _weights(model: VerifierModel) -> np.ndarray:
+    return _cached(model)[1]
+
+
+@dataclass
+class Chunk:
+    start: int  # unit range [start, end) in the UnitMatrix
+    end: int
+    author: bool
+    folds: tuple[int, int]  # first and last fold its units belong to
+
+
+@dataclass
+class VerifierFit:
+    model: VerifierModel
+    out_of_fold: dict[int, tuple[np.ndarray, np.ndarray]]  # words -> (author, impostor) margins
+
+
+def _spread(items: list, cap: int) -> list:
+    if len(items) <= cap:
+        return items
+    return [items[i] for i in np.linspace(0, len(items) - 1, cap).round().astype(int)]
+
+
+def _chunks(
+    unit_words: list[list[int]], author: list[bool], groups: list[int], words: int
+) -> list[Chunk]:
+    """Chunks of about `words` words of every text with their folds: the author's units are
+    cut into FOLDS contiguous blocks, impostor groups are dealt to folds in turn."""
+    n_author = sum(len(u) for u, a in zip(unit_words, author, strict=True) if a)
+    start, pos = 0, 0
+    a_chunks, i_chunks = [], []
+    for units, is_author, group in zip(unit_words, author, groups, strict=True):
+        for s, e in chunk_ranges(units, words, start):
+            if is_author:
+                p0, p1 = pos + s - start, pos + e - 1 - start
+                f = (FOLDS * p0 // n_author, FOLDS * p1 // n_author)
+                a_chunks.append(Chunk(s, e, True, f))
+            else:
+                i_chunks.append(Chunk(s, e, False, (group % FOLDS, group % FOLDS)))
+        start += len(units)
+        pos += len(units) if is_author else 0
+    return a_chunks + i_chunks
+
+
+def _fit(x: np.ndarray, y: np.ndarray, c: float) -> LogisticRegression:
+    model = LogisticRegression(C=c, class_weight="balanced", max_iter=1000, tol=1e-3)
+    return model.fit(x, y)
+
+
+def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return x.mean(axis=0), np.maximum(x.std(axis=0), 1e-9)
+
+
+def _train_set(chunks: list[Chunk]) -> list[Chunk]:
+    author = [c for c in chunks if c.author]
+    return author + _spread([c for c in chunks if not c.author], MAX_TRAIN_IMPOSTOR)
+
+
+def _eval_set(chunks: list[Chunk]) -> list[Chunk]:
+    """Chunks that lie inside one fold, at most MAX_EVAL per side."""
+    author = [c for c in chunks if c.author and c.folds[0] == c.folds[1]]
+    return _spread(author, MAX_EVAL) + _spread([c for c in chunks if not c.author], MAX_EVAL)
+
+
+def _out_of_fold(
+    z: np.ndarray,
+    y: np.ndarray,
+    train: list[Chunk],
+    evals: dict[int, tuple[list[Chunk], np.ndarray]],
+    c: float,
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Margins of every evaluation chunk from the model fitted without its fold."""
+    found: dict[int, tuple[list, list]] = {w: ([], []) for w in evals}
+    for f in range(FOLDS):
+        keep = np.array([not (t.folds[0] <= f <= t.folds[1]) for t in train])
+        if len(set(y[keep])) < 2:
+            continue
+        model = _fit(z[keep], y[keep], c)
+        for w, (chunks, zw) in evals.items():
+            test = [i for i, ch in enumerate(chunks) if ch.folds == (f, f)]
+            if not test:
+                continue
+            m = model.decision_function(zw[test])
+            for i, v in zip(test, m, strict=True):
+                found[w][0 if chunks[i].author else 1].append(float(v))
+    return {w: (np.array(p), np.array(n)) for w, (p, n) in found.items()}
+
+
+def _quality(oof: dict[int, tuple[np.ndarray, np.ndarray]]) -> float:
+    """Mean out-of-fold AUC over the lengths (what C is chosen by)."""
+    aucs = [auc(p, n) for p, n in oof.values() if len(p) and len(n)]
+    return float(np.mean(aucs)) if aucs else 0.0
+
+
+def fit_verifier(
+    author: Sequence[Sequence[Counts]],
+    impostors: Sequence[Sequence[Counts]],
+    groups: Sequence[int],
+    levels: Sequence[int],
+) -> VerifierFit:
+    """Fit the model on the author's texts (lists of units) against impostor texts (their
+    writer's number in `groups`); return it with its out-of-fold margins per length."""
+    texts = [*author, *impostors]
+    is_author = [True] * len(author) + [False] * len(impostors)
+    grp = [-1] * len(author) + list(groups)
+    matrix = UnitMatrix([u for t in texts for u in t])
+    unit_words = [[u.n_words for u in t] for t in texts]
+    ends = np.cumsum([len(t) for t in texts]).tolist()
+    tw, tc = matrix.totals(list(zip([0, *ends[:-1]], ends, strict=True)))
+    a_rows, i_rows = list(range(len(author))), list(range(len(author), len(texts)))
+    cols = (top_columns(tw, a_rows, i_rows, N_WORDS), top_columns(tc, a_rows, i_rows, N_CHARS))
+
+    def rates(chunks: list[Chunk]) -> np.ndarray:
+        return matrix.rates([(ch.start, ch.end) for ch in chunks], *cols)
+
+    train = _train_set(_chunks(unit_words, is_author, grp, TRAIN_WORDS))
+    x = rates(train)
+    y = np.array([int(ch.author) for ch in train])
+    mean, std = _standardise(x)
+    evals = {}
+    for w in levels:
+        chunks = _eval_set(_chunks(unit_words, is_author, grp, w))
+        if chunks:
+            evals[w] = (chunks, (rates(chunks) - mean) / std)
+    z = (x - mean) / std
+    fits = [(c, _out_of_fold(z, y, train, evals, c)) for c in C_GRID]
+    c, oof = max(fits, key=lambda f: _quality(f[1]) - 1e-6 * f[0])  # ties: stronger prior
+    final = _fit(z, y, c)
+    coef = final.coef_[0] / std
+    model = VerifierModel(
+        words=[matrix.types[j] for j in cols[0]],
+        chars=[matrix.grams[j] for j in cols[1]],
+        weights=coef.tolist(),
+        bias=float(final.intercept_[0] - coef @ mean),
+        c=c,
+    )
+    return VerifierFit(model, oof)
