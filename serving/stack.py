@@ -28,6 +28,7 @@ def run_stack(ws: Workspace, options: StackOptions, echo: Callable[[str], None] 
     """Serve until interrupted. The proxy port is claimed before the engine's minutes of
     start-up, so a second copy fails at once; an engine started here is stopped on the way out."""
     from rag import ingest, open_store
+    from rag.rebuild import index_lock, recover
     from serving.continue_config import KeyChoice, build_continue_config, install_config
     from serving.engine import stop_engine
     from serving.proxy.app import bind, serve_socket
@@ -40,7 +41,9 @@ def run_stack(ws: Workspace, options: StackOptions, echo: Callable[[str], None] 
     sock = bind(settings.host, settings.port)
     started_engine = False
     try:
-        report = ingest(ws.lore_dir, open_store(ws.chroma_dir, ws.config.store))
+        with index_lock(ws.chroma_dir):
+            recover(ws.chroma_dir)
+            report = ingest(ws.lore_dir, open_store(ws.chroma_dir, ws.config.store))
         echo(f"lore: {report.summary()}")
         for problem in report.errors:
             echo(f"lore skipped: {problem}")

@@ -20,6 +20,7 @@ from chromadb.api.shared_system_client import SharedSystemClient
 
 from rag.config import RetrievalConfig
 from rag.indexing import ingest
+from rag.rebuild import is_complete
 from rag.retrieve import Retriever
 from rag.store import open_store
 from serving.foundation.workspace import Workspace, init_workspace
@@ -142,5 +143,7 @@ def test_damaged_index_is_reported_and_rebuilt_with_one_command(
         sent = scripted_upstream.received("/v1/chat/completions")[-1]["body"]
         assert "<inkwell-lore>" in sent["messages"][0]["content"]
     assert search_ids(book, "Anselm Dray")[0] == "captain-dray"
-    leftovers = [p.name for p in book.state_dir.iterdir() if p.name.startswith("chroma.")]
-    assert leftovers == []
+    # `chroma` names the new complete generation; only complete generations are kept.
+    assert book.chroma_dir.is_symlink() and is_complete(book.chroma_dir.resolve())
+    kept = [p for p in book.state_dir.iterdir() if p.name.startswith(("chroma.", ".chroma"))]
+    assert all(p.name == "chroma.lock" or is_complete(p) for p in kept), kept

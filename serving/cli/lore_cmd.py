@@ -42,6 +42,7 @@ def index(
     """Ingest lore/ into the Chroma store (incremental: unchanged entries are not re-embedded).
     Exit code 1 when some file or entry was skipped (each is listed with its path and line)."""
     from rag import ingest, open_store
+    from rag.rebuild import index_lock, recover
     from rag.rebuild import rebuild as rebuild_index
     from serving.cli.errors import user_errors
     from serving.foundation.workspace import Workspace
@@ -55,8 +56,10 @@ def index(
             report = rebuild_index(lore_dir, ws.chroma_dir, ws.config.store, chapter_files)
             location = str(ws.chroma_dir)
         else:
-            store = open_store(ws.chroma_dir, ws.config.store)
-            report = ingest(lore_dir, store, chapters=chapter_files)
+            with index_lock(ws.chroma_dir):  # a rebuild cannot swap the index out under it
+                recover(ws.chroma_dir)
+                store = open_store(ws.chroma_dir, ws.config.store)
+                report = ingest(lore_dir, store, chapters=chapter_files)
             location = store.location
     for problem in report.errors:
         typer.secho(f"skipped: {problem}", err=True, fg=typer.colors.YELLOW)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -32,6 +34,8 @@ class Lore:
         self.error: str | None = None
         self._lock = threading.Lock()
         self._opened: tuple[int, int] | None = None  # the database file as last opened
+        self._generation: Path | None = None  # the folder `chroma` named when opened
+        self._generation_checked = 0.0
 
     @property
     def embedded(self) -> bool:
@@ -45,14 +49,29 @@ class Lore:
         return stat.st_ino, stat.st_mtime_ns
 
     def refresh(self) -> None:
-        """Open the store again if it failed to open and its database has changed since."""
+        """Open the store again if it failed to open and its database has changed since, or
+        (checked at most every store.refresh_s) a rebuild made `chroma` name a new generation."""
         if self.retriever is None and self.embedded and self._database() != self._opened:
             log.info("lore store changed on disk; opening it again")
             self.load()
+        elif self.retriever is not None and self.embedded and self._rebuilt():
+            log.info("lore index rebuilt; opening the new generation")
+            self.load()
+
+    def _rebuilt(self) -> bool:
+        now = time.monotonic()
+        if now - self._generation_checked < self.workspace.config.store.refresh_s:
+            return False
+        self._generation_checked = now
+        return self.workspace.chroma_dir.resolve() != self._generation
 
     def load(self) -> None:
         """Open the store and build the retriever (slow: loads the embedding model)."""
+        from rag.rebuild import recover
+
         with self._lock:
+            if self.embedded:
+                recover(self.workspace.chroma_dir)
             self._opened = self._database()
             if self.embedded and not self.workspace.chroma_dir.is_dir():
                 self.retriever = None
@@ -61,7 +80,9 @@ class Lore:
             from rag import Retriever, open_store
 
             try:
-                store = open_store(self.workspace.chroma_dir, self.workspace.config.store)
+                # By the generation's own path: Chroma caches a client per path string.
+                self._generation = self.workspace.chroma_dir.resolve()
+                store = open_store(self._generation, self.workspace.config.store)
                 self.retriever = Retriever(store, self.config)
                 self.error = None
                 self._reindex_if_stale(store)
@@ -91,8 +112,8 @@ class Lore:
             log.exception("lore re-index failed")
 
     async def retrieve(self, messages: list[dict], chapter: int | None, budget: int) -> list[Any]:
-        if self.retriever is None:
-            await anyio.to_thread.run_sync(self.refresh)
+        if self.retriever is None or self._rebuilt():
+            await anyio.to_thread.run_sync(self.load if self.retriever else self.refresh)
         retriever = self.retriever
         if retriever is None:
             return []
