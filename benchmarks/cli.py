@@ -138,31 +138,45 @@ def stylometry(
     corpus: Annotated[
         Path, typer.Option(help="Corpus folder laid out as DIR/<author>/*.txt.")
     ] = Path("../shared/corpora/dev"),
-    words: Annotated[int, typer.Option(min=100, help="Words per held-out sample.")] = 5000,
+    words: Annotated[
+        str, typer.Option(help="Sample lengths in words, comma-separated.")
+    ] = "200,500,1000,2000,5000",
     mode: Annotated[str, typer.Option(help="Feature profile: fast or full.")] = "fast",
+    judge_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint whose judge to measure.")
+    ] = None,
+    judge_model: Annotated[str | None, typer.Option(help="The judge's model name.")] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help='Print {"methods": ..., "words_per_s": ...}.')
+        bool, typer.Option("--json", help="Print the figures as one JSON line.")
     ] = False,
     out: ResultsOpt = None,
 ) -> None:
-    """Authorship attribution: the style score vs Cosine/Burrows' Delta vs faststylometry."""
+    """Attribution and verification by length (rotation, leave authors out), speed, judge."""
     import json
 
     from benchmarks.stylometry_attribution import run
     from serving.cli.errors import user_errors
 
     with user_errors():
-        figures = run(corpus, words=words, mode=mode, out_dir=out, progress=not as_json)
-    if as_json:
-        typer.echo(
-            json.dumps({"methods": figures["methods"], "words_per_s": figures["words_per_s"]})
+        figures = run(
+            corpus,
+            words=words,
+            mode=mode,
+            out_dir=out,
+            progress=not as_json,
+            judge_url=judge_url,
+            judge_model=judge_model,
         )
+    if as_json:
+        typer.echo(json.dumps(figures, default=str))
         return
-    for name, m in figures["methods"].items():
-        typer.echo(f"{name:30s} top-1 {m['top1']:7.1%}   AUC {m['auc']:.4f}")
-    typer.echo(f"words/s: {figures['words_per_s']}")
-    if figures["demo_book"]:
-        typer.echo(f"demo book: {figures['demo_book']}")
+    for name, p in figures["protocols"].items():
+        for w, methods in p["by_words"].items():
+            for m, v in methods.items():
+                typer.echo(
+                    f"{name:18s} {w:>5} words  {m:30s} top-1 {v['top1']:6.1%}  AUC {v['auc']:.4f}"
+                )
+    typer.echo(f"scoring: {figures['scoring_speed']}  judge: {figures['judge']}")
 
 
 @app.command("train")

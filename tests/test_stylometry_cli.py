@@ -105,34 +105,40 @@ def test_attribute_caches_corpus_profiles(small_corpus, corpora_dir, tmp_path, m
 
 
 def test_bench_stylometry_writes_its_report(small_corpus, tmp_path):
+    """Both protocols at two lengths, every method, the score's c@1/Brier/reliability, the
+    speed check, and "judge not measured" without an endpoint."""
     out = tmp_path / "bench"
     result = runner.invoke(
         app,
-        [
-            "bench",
-            "stylometry",
-            "--corpus",
-            str(small_corpus),
-            "--words",
-            "1000",
-            "--json",
-            "--out",
-            str(out),
-        ],
+        ["bench", "stylometry", "--corpus", str(small_corpus), "--words", "300,1000"]
+        + ["--json", "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output.strip().splitlines()[-1])
-    assert {
-        "inkwell",
-        "cosine_delta",
-        "burrows_delta",
-        "sentence_length",
-        "faststylometry_burrows_delta",
-    } <= set(figures["methods"])
-    assert all(0 <= m["top1"] <= 1 and 0 <= m["auc"] <= 1 for m in figures["methods"].values())
-    assert figures["words_per_s"]["fast"] > 0 and figures["words_per_s"]["full"] > 0
+    assert set(figures["protocols"]) == {"rotation", "leave_authors_out"}
+    for protocol in figures["protocols"].values():
+        assert set(protocol["by_words"]) == {"300", "1000"}
+        for methods in protocol["by_words"].values():
+            assert {"inkwell", "cosine_delta", "char_ngrams", "svm_words_chars"} <= set(methods)
+            assert {"faststylometry_burrows_delta"} <= set(methods)
+            assert all(0 <= m["top1"] <= 1 and 0 <= m["auc"] <= 1 for m in methods.values())
+            score = methods["inkwell"]
+            assert 0 <= score["c_at_1"] <= 1 and 0 <= score["brier"] <= 1 and score["reliability"]
+    assert figures["scoring_speed"]["texts"] > 0 and figures["scoring_speed"]["cpu_s"] > 0
+    assert figures["judge"] == {
+        "measured": False,
+        "note": "judge not measured: no --judge-url given",
+    }
     saved = json.loads((out / "stylometry_attribution.json").read_text())
-    assert saved["machine"]["cores"] and saved["confusion"]["matrix"]
+    assert saved["machine"]["cores"]
     md = (out / "stylometry_attribution.md").read_text()
-    assert "| inkwell |" in md and "![confusion matrix]" in md
-    assert (out / "stylometry_attribution_confusion_matrix.png").stat().st_size > 1000
+    assert "| inkwell |" in md and "leave authors out" in md and "judge not measured" in md
+    for plot in ("accuracy_by_length", "reliability"):
+        assert (out / f"stylometry_attribution_{plot}.png").stat().st_size > 1000
+
+
+def test_bench_words_must_be_lengths(small_corpus):
+    result = runner.invoke(
+        app, ["bench", "stylometry", "--corpus", str(small_corpus), "--words", "200,abc"]
+    )
+    assert result.exit_code != 0 and "--words" in result.output
