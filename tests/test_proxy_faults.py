@@ -15,6 +15,7 @@ import httpx
 import openai
 import pytest
 
+from serving.engine.key import read_engine_key
 from serving.proxy.trace import find_trace
 from tests.fixtures.upstream import free_port, running_proxy
 
@@ -208,7 +209,9 @@ def test_api_key_guards_every_route_but_health(empty_workspace, scripted_upstrea
             openai.OpenAI(base_url=url, api_key="nope", max_retries=0).models.list()
 
     sent = scripted_upstream.received("/v1/chat/completions")[0]
-    assert "authorization" not in sent["headers"], "the proxy's key must not leak to the engine"
+    # The engine gets the engine key only (serving.engine.key), never the writer's key.
+    assert secret not in sent["headers"].get("authorization", ""), "the proxy's key leaked"
+    assert sent["headers"]["authorization"] == f"Bearer {read_engine_key(empty_workspace)}"
     assert secret not in empty_workspace.traces_path.read_text()
     trace = find_trace(empty_workspace.traces_path, reply.headers["x-inkwell-request-id"])
     assert trace["status"] == 200

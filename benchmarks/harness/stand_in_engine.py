@@ -11,6 +11,7 @@ step (or the default step):
     {"kind": "error", "status": 400, "body": {...}}
     {"kind": "hang"}                  # never answers; records when the client goes away
     {"kind": "die", "after": 2}       # streams 2 chunks, then the process exits (os._exit)
+    {"kind": "garbage", "bytes": 1000} # 200 with bytes that are neither JSON nor SSE events
 
 Control routes live under /_control. `ScriptedUpstream` (benchmarks.harness.scripted) runs this
 file as a script in a child process. The real engine is tested with `vllm_engine`.
@@ -186,6 +187,18 @@ def stream_events(
     return StreamingResponse(generate(), media_type="text/event-stream")
 
 
+def garbage(call: Call, step: dict[str, Any]) -> Response:
+    """A broken engine: a 200 whose body is no JSON and, streamed, never ends an event."""
+    size = int(step.get("bytes", 1000))
+    media = "text/event-stream" if call.stream else "application/json"
+
+    async def chunks() -> Any:
+        for start in range(0, size, 65536):
+            yield b"\x00garbage{" * (min(65536, size - start) // 9 + 1)
+
+    return StreamingResponse(chunks(), media_type=media)
+
+
 def record_request(script: Script, request: Request, raw: bytes) -> dict[str, Any]:
     record: dict[str, Any] = {
         "path": request.url.path,
@@ -221,6 +234,9 @@ async def completion(script: Script, request: Request) -> Response:
         return JSONResponse(step.get("body", {}), status_code=step.get("status", 500))
     if step["kind"] == "hang":
         return await hang(request, record, step)
+    if step["kind"] == "garbage":
+        record["finished_at"] = time.time()
+        return garbage(call, step)
     if not call.stream:
         await asyncio.sleep(step.get("first_delay", 0.0))
         record["finished_at"] = time.time()

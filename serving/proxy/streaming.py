@@ -21,6 +21,9 @@ from serving.proxy.trace import TraceRecord
 from serving.proxy.upstream import Upstream
 
 _USAGE = b'"usage":{'
+# An engine that sends this much without ending an event is broken: the stream is ended with
+# an error event instead of buffering without bound.
+MAX_PENDING_BYTES = 4 * 1024 * 1024
 
 
 def _event_end(data: bytes) -> int:
@@ -110,6 +113,10 @@ class SSEPassthrough(Response):
                 end = _event_end(data)
                 if end == 0:
                     pending = data
+                    if len(pending) > MAX_PENDING_BYTES:
+                        raise httpx.RemoteProtocolError(
+                            f"no end of event after {MAX_PENDING_BYTES} bytes"
+                        )
                     continue
                 events, pending = (data, b"") if end == len(data) else (data[:end], data[end:])
                 if _USAGE in events:

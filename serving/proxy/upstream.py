@@ -13,6 +13,8 @@ import httpx
 from serving.proxy.errors import ProxyError
 
 JSON_HEADERS = {"content-type": "application/json"}
+# A whole (non-streamed) engine reply larger than this is refused rather than held in memory.
+MAX_REPLY_BYTES = 64 * 1024 * 1024
 
 
 def redact_url(url: str) -> str:
@@ -83,9 +85,19 @@ class Upstream:
             raise self.fault(exc) from exc
 
     async def read(self, response: httpx.Response) -> bytes:
-        """Read a whole response body and release the connection."""
+        """Read a whole response body (at most MAX_REPLY_BYTES) and release the connection."""
         try:
-            return await response.aread()
+            body = bytearray()
+            async for chunk in response.aiter_raw():
+                body += chunk
+                if len(body) > MAX_REPLY_BYTES:
+                    raise ProxyError(
+                        502,
+                        f"the engine at {self.display_url} sent a reply over "
+                        f"{MAX_REPLY_BYTES} bytes; refused",
+                        code="upstream_reply_too_large",
+                    )
+            return bytes(body)
         except httpx.HTTPError as exc:
             raise self.fault(exc) from exc
         finally:
