@@ -10,6 +10,7 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stylometry import (
@@ -244,3 +245,37 @@ def test_classifier_attributes_an_unseen_book(novels):
         for counts in unseen:
             ranks = clf.decision(counts)
             assert set(ranks) == set(candidates) and max(ranks, key=ranks.get) == "austen"
+
+
+def test_one_sentence_text_is_scored_with_a_warning(austen):
+    report = score("She walked to the window and looked out at the rain.", austen)
+    assert 0 <= report.overall <= 100 and report.warnings
+    assert "short text" in report.warnings[0]
+
+
+def test_old_profile_format_asks_to_recalibrate(tmp_path, austen):
+    data = json.loads(austen.model_dump_json())
+    data["format_version"] = 1
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(StyleInputError, match="recalibrate it with `inkwell style profile`"):
+        AuthorProfile.load(path)
+
+
+def test_score_is_the_verifier_and_holds_at_gate_lengths(austen, novels):
+    """300-word passages (a generation's length): the author's unseen pages score above
+    those of novelists the profile never saw, and the score is the verifier's."""
+    from stylometry.calibration import probability
+    from stylometry.features import extract
+
+    mine = [score(t, austen).overall for t in _slices(novels["austen"], 300, 12, skip=150)]
+    theirs = [
+        score(t, austen).overall
+        for k in ("bronte", "conrad", "hardy")
+        for t in _slices(novels[k], 300, 4, skip=60)
+    ]
+    assert np.median(mine) > 50 > np.median(theirs)
+    text = _slices(novels["austen"], 300, 1, skip=170)[0]
+    lv = austen.calibration.level_for(300)
+    expected = probability(austen.calibration.verifier.margin(extract(text)), lv)
+    assert score(text, austen).stylometric == pytest.approx(expected, abs=0.05)

@@ -110,8 +110,10 @@ def test_bench_stylometry_writes_its_report(small_corpus, tmp_path):
     out = tmp_path / "bench"
     result = runner.invoke(
         app,
-        ["bench", "stylometry", "--corpus", str(small_corpus), "--words", "300,1000"]
-        + ["--json", "--out", str(out)],
+        [
+            *("bench", "stylometry", "--corpus", str(small_corpus), "--words", "300,1000"),
+            *("--json", "--out", str(out)),
+        ],
     )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output.strip().splitlines()[-1])

@@ -160,3 +160,39 @@ def test_score_uses_the_judge_and_survives_without_it(stand_in, corpora_dir):
     without = score("Again. " + text, profile, judge=judge)  # not cached: a new prompt
     assert "judge" not in without.parts
     assert any("judge skipped" in w for w in without.warnings)
+
+
+def test_order_swap_consistency_is_measured(stand_in):
+    from stylometry.judge import order_swap_consistency
+
+    pairs = [(AUTHORISH, OTHER), ("The lantern hummed.", "Stocks fell.")]
+    fair = order_swap_consistency(Judge(stand_in(content_rule).url, "m"), pairs, REFS)
+    assert fair["consistency"] == 1.0 and fair["author_preferred_when_consistent"] == 1.0
+    biased_llm = stand_in(lambda prompt: '{"closer": "A", "reason": "first"}')
+    biased = order_swap_consistency(Judge(biased_llm.url, "m"), pairs, REFS)
+    assert biased["both_orders_answered"] == 2 and biased["consistency"] == 0.0
+
+
+def test_judge_calls_are_cached_on_disk_by_content(stand_in, tmp_path):
+    llm = stand_in(content_rule)
+    first = Judge(llm.url, "judge-model", REFS, cache_dir=tmp_path / "judge")
+    first.compare(AUTHORISH, OTHER)
+    asked = len(llm.prompts)
+    again = Judge(llm.url, "judge-model", REFS, cache_dir=tmp_path / "judge")
+    assert again.compare(AUTHORISH, OTHER).prob_first == 1.0
+    assert len(llm.prompts) == asked  # a new judge, same content: no call
+    again.compare(AUTHORISH, "A different passage about the weather.")
+    assert len(llm.prompts) == asked + 2
+
+
+def test_an_inconsistent_judge_is_not_blended(stand_in, corpora_dir):
+    from stylometry import build_profile, calibrate, read_text, score
+    from stylometry.text import chunk_paragraphs
+
+    austen = chunk_paragraphs(read_text(corpora_dir / "austen" / "persuasion.txt"), 1000)[:8]
+    others = chunk_paragraphs(read_text(corpora_dir / "doyle" / "the_lost_world.txt"), 1000)
+    profile = calibrate(build_profile(austen, "austen"), austen, others[:8])
+    llm = stand_in(lambda prompt: '{"closer": "A", "reason": "always the first"}')
+    report = score(austen[0], profile, judge=Judge(llm.url, "judge-model", REFS))
+    assert report.overall == report.stylometric
+    assert any("order was swapped" in w for w in report.warnings)
