@@ -13,6 +13,7 @@ from serving.engine.key import write_engine_key
 from serving.foundation.workspace import Workspace, init_workspace
 from serving.registry import hotload
 from tests.fixtures.engine import build_lora_adapter
+from tests.reliability_counts import record
 
 pytestmark = pytest.mark.engine
 
@@ -147,3 +148,5 @@ def test_engine_refuses_requests_without_its_key(
         assert "access-control-allow-origin" not in preflight.headers
         assert anonymous.get("/health").status_code == 200
     assert "intruder" not in client.loaded_adapters()
+    record("faults", "real vLLM: request without / with a wrong key", 2 * len(probes),
+           unauthenticated_accepted=0)  # fmt: skip

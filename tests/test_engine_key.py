@@ -21,6 +21,7 @@ from serving.engine.launcher import GUARD_MIDDLEWARE, engine_command, engine_env
 from serving.engine.service import engine_client
 from serving.foundation.config import EngineConfig
 from serving.foundation.workspace import Workspace, init_workspace
+from tests.reliability_counts import record
 
 # Routes vLLM's own --api-key leaves open (/invocations, /tokenize...) and the LoRA routes.
 PROBED = ["/health", "/v1/models", "/v1/load_lora_adapter", "/invocations", "/tokenize", "/metrics"]
@@ -70,12 +71,16 @@ def test_guard_refuses_every_route_but_health_without_the_key(monkeypatch) -> No
     ok = Route("/{p:path}", lambda r: PlainTextResponse("ok"), methods=["GET", "POST", "OPTIONS"])
     inner = Starlette(routes=[ok])
     guarded = EngineKeyGuard(inner)
+    refused = 0
     for path in PROBED:
         for method in ("GET", "POST", "OPTIONS"):
             expected = 200 if (method, path) == ("GET", "/health") else 401
             assert _status(guarded, method, path, None) == expected, (method, path)
             assert _status(guarded, method, path, "wrong") == expected, (method, path)
+            refused += 2 * (expected == 401)
         assert _status(guarded, "POST", path, "sekrit") == 200
+    record("faults", "engine: request without / with a wrong key", refused,
+           unauthenticated_accepted=0)  # fmt: skip
     monkeypatch.delenv("VLLM_API_KEY")  # no key configured: fail closed
     assert _status(EngineKeyGuard(inner), "POST", "/v1/models", "") == 401
 

@@ -221,7 +221,8 @@ def parse_call(script: Script, request: Request, body: dict[str, Any]) -> Call:
         model=body.get("model", "base"),
         stream=bool(body.get("stream")),
         choices=max(1, int(body.get("n") or 1)),
-        usage=bool((body.get("stream_options") or {}).get("include_usage")),
+        usage=isinstance(options := body.get("stream_options"), dict)
+        and bool(options.get("include_usage")),
     )
 
 
