@@ -144,3 +144,33 @@ def test_bench_words_must_be_lengths(small_corpus):
         app, ["bench", "stylometry", "--corpus", str(small_corpus), "--words", "200,abc"]
     )
     assert result.exit_code != 0 and "--words" in result.output
+
+
+def test_attribute_federalist_style_short_essays(corpora_dir, tmp_path, monkeypatch):
+    """The Federalist setting: a few authors, a handful of short essays each, and disputed
+    essays of the same kind. Built from the dev corpus: six 1,500-word essays per author as
+    the candidates' corpus, two later essays per author as the disputed ones."""
+    monkeypatch.setenv("INKWELL_CACHE_DIR", str(tmp_path / "cache"))
+    sources = {
+        "austen": "austen/persuasion.txt",
+        "doyle": "doyle/the_hound_of_the_baskervilles.txt",
+        "wells": "wells/the_invisible_man.txt",
+    }
+    root, disputed = tmp_path / "papers", []
+    for author, rel in sources.items():
+        essays = chunk_paragraphs(read_text(corpora_dir / rel), 1500)
+        (root / author).mkdir(parents=True)
+        for i, essay in enumerate(essays[2:8]):
+            (root / author / f"no_{i:02d}.txt").write_text(essay, encoding="utf-8")
+        for j, essay in enumerate(essays[15:17]):
+            path = tmp_path / f"disputed_{author}_{j}.txt"
+            path.write_text(essay, encoding="utf-8")
+            disputed.append((author, path))
+    result = runner.invoke(
+        app,
+        ["style", "attribute", *(str(p) for _, p in disputed), "--corpus", str(root), "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["author"] for r in rows] == [a for a, _ in disputed]
+    assert all(0 <= s <= 100 for r in rows for s in r["scores"].values())
