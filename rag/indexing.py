@@ -159,7 +159,31 @@ def ingest(
 ) -> IngestReport:
     """Index lore_dir (plus `chapters` as story-so-far memory when given; chapters indexed
     before and not given now are removed)."""
-    entries, errors = parse_lore_dir(Path(lore_dir))
+    entries, errors = _entries_to_index(Path(lore_dir), chapters)
+    report = IngestReport(errors=errors)
+    hashes = {entry.id: entry.content_hash() for entry in entries}
+    with _ingest_lock(store):
+        state = store.state()
+        old_by_key = _compare_with_index(store, state, hashes, report)
+        changed = report.added or report.updated or report.removed or report.reindexed_from
+        if not changed and (state.active or not entries):
+            store.drop_stale(keep=[state.active, state.previous])
+            report.chunks = store.count(state.active) if state.active else 0
+            return report
+        planned = plan_chunks(entries, store.config.chunk_words, store.config.embedding)
+        report.chunks = len(planned)
+        vectors = _vectors(store, state, planned, old_by_key, report, progress)
+        _publish(store, state, planned, vectors, hashes, len(entries), progress)
+        report.generation = state.generation + 1
+        report.published = True
+        return report
+
+
+def _entries_to_index(
+    lore_dir: Path, chapters: list[Path] | None
+) -> tuple[list[LoreEntry], list[LoreFileError]]:
+    """The lore entries, and the chapters as entries unless a lore entry has their id."""
+    entries, errors = parse_lore_dir(lore_dir)
     if chapters:
         chapter_list, chapter_errors = chapter_entries(chapters)
         errors.extend(chapter_errors)
@@ -170,72 +194,77 @@ def ingest(
                 errors.append(LoreFileError(chapter.source, None, problem))
             else:
                 entries.append(chapter)
-    report = IngestReport(errors=errors)
-    hashes = {entry.id: entry.content_hash() for entry in entries}
+    return entries, errors
 
-    with _ingest_lock(store):
-        state = store.state()
-        old_hashes: dict[str, str] = {}
-        old_by_key: dict[str, str] = {}
-        if state.active:
-            for chunk in store.read_chunks(state.active):
-                old_hashes[chunk.metadata["entry_id"]] = chunk.metadata["entry_hash"]
-                old_by_key[chunk.metadata["embedding_key"]] = chunk.id
-        for entry_id, digest in hashes.items():
-            if entry_id not in old_hashes:
-                report.added += 1
-            elif old_hashes[entry_id] != digest:
-                report.updated += 1
-            else:
-                report.unchanged += 1
-        report.removed = len(set(old_hashes) - set(hashes))
-        report.generation = state.generation
-        backend = store.config.embedding
-        if state.active and state.model != fingerprint(backend):
-            report.reindexed_from = state.model
 
-        changed = report.added or report.updated or report.removed or report.reindexed_from
-        if not changed and (state.active or not entries):
-            store.drop_stale(keep=[state.active, state.previous])
-            report.chunks = store.count(state.active) if state.active else 0
-            return report
+def _compare_with_index(
+    store: LoreStore, state: Any, hashes: dict[str, str], report: IngestReport
+) -> dict[str, str]:
+    """Count added / updated / unchanged / removed entries against the active index (and
+    whether its model changed); return its chunk ids by embedding key, for reuse."""
+    old_hashes: dict[str, str] = {}
+    old_by_key: dict[str, str] = {}
+    if state.active:
+        for chunk in store.read_chunks(state.active):
+            old_hashes[chunk.metadata["entry_id"]] = chunk.metadata["entry_hash"]
+            old_by_key[chunk.metadata["embedding_key"]] = chunk.id
+    for entry_id, digest in hashes.items():
+        if entry_id not in old_hashes:
+            report.added += 1
+        elif old_hashes[entry_id] != digest:
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    report.removed = len(set(old_hashes) - set(hashes))
+    report.generation = state.generation
+    if state.active and state.model != fingerprint(store.config.embedding):
+        report.reindexed_from = state.model
+    return old_by_key
 
-        planned = plan_chunks(entries, store.config.chunk_words, backend)
-        report.chunks = len(planned)
-        reusable = [c for c in planned if c.key in old_by_key]
-        old_vectors = (
-            store.read_embeddings(state.active, sorted({old_by_key[c.key] for c in reusable}))
-            if state.active
-            else {}
-        )
-        vectors: dict[str, np.ndarray] = {}
-        for chunk in reusable:
-            vector = old_vectors.get(old_by_key[chunk.key])
-            if vector is not None:
-                vectors[chunk.key] = vector
-        to_embed = {c.key: c for c in planned if c.key not in vectors}
-        texts = [embedding_text(c.entry, c.document) for c in to_embed.values()]
-        desc = f"re-indexing lore for {backend}" if report.reindexed_from else "embedding lore"
-        for key, vector in zip(to_embed, _embed(texts, backend, progress, desc), strict=True):
-            vectors[key] = vector
-        report.embedded = len(to_embed)
-        report.reused = len(planned) - sum(1 for c in planned if c.key in to_embed)
 
-        generation = state.generation + 1
-        try:
-            collection = _write_generation(store, generation, planned, vectors, hashes, progress)
-            store.publish(collection.name, generation, state.active, entries=len(entries))
-        except StoreError:
-            raise
-        except Exception as exc:  # a full disk, a read-only folder: the old pointer stands
-            raise StoreError(
-                f"writing the lore index at {store.location} failed ({exc}); is the disk full? "
-                "The previous index stays in service"
-            ) from exc
-        store.drop_stale(keep=[collection.name, state.active])
-        report.generation = generation
-        report.published = True
-        return report
+def _vectors(
+    store: LoreStore,
+    state: Any,
+    planned: list[PlannedChunk],
+    old_by_key: dict[str, str],
+    report: IngestReport,
+    progress: bool,
+) -> dict[str, np.ndarray]:
+    """A vector per planned chunk: reused from the active index when its key is there,
+    embedded otherwise (with a progress bar)."""
+    reusable = sorted({old_by_key[c.key] for c in planned if c.key in old_by_key})
+    old_vectors = store.read_embeddings(state.active, reusable) if state.active else {}
+    vectors: dict[str, np.ndarray] = {}
+    for chunk in planned:
+        vector = old_vectors.get(old_by_key.get(chunk.key, ""))
+        if vector is not None:
+            vectors[chunk.key] = vector
+    to_embed = {c.key: c for c in planned if c.key not in vectors}
+    texts = [embedding_text(c.entry, c.document) for c in to_embed.values()]
+    backend = store.config.embedding
+    desc = f"re-indexing lore for {backend}" if report.reindexed_from else "embedding lore"
+    for key, vector in zip(to_embed, _embed(texts, backend, progress, desc), strict=True):
+        vectors[key] = vector
+    report.embedded = len(to_embed)
+    report.reused = len(planned) - sum(1 for c in planned if c.key in to_embed)
+    return vectors
+
+
+def _publish(store, state, planned, vectors, hashes, entries: int, progress: bool) -> None:
+    """Write the next generation beside the active one and point the store at it; on any
+    failure the old pointer stands."""
+    generation = state.generation + 1
+    try:
+        collection = _write_generation(store, generation, planned, vectors, hashes, progress)
+        store.publish(collection.name, generation, state.active, entries=entries)
+    except StoreError:
+        raise
+    except Exception as exc:  # a full disk, a read-only folder: the old pointer stands
+        raise StoreError(
+            f"writing the lore index at {store.location} failed ({exc}); is the disk full? "
+            "The previous index stays in service"
+        ) from exc
+    store.drop_stale(keep=[collection.name, state.active])
 
 
 def _write_generation(
