@@ -17,6 +17,7 @@ from sklearn.svm import LinearSVC
 
 from stylometry.calibration import TextUnits
 from stylometry.features import Counts
+from stylometry.vectors import word_grams
 
 N_WORDS = 1000  # most frequent words, culled
 N_CHARS = 2000  # most frequent character 3- and 4-grams, culled
@@ -26,24 +27,11 @@ TRAIN_WORDS = 2000  # training chunk length
 STATS_WORDS = 5000  # chunk length of the z-score population
 SVM_C = 0.01  # strong regularisation: many correlated features, few books
 
-_GRAMS: dict[str, tuple[str, ...]] = {}
-
-
-def _word_grams(word: str) -> tuple[str, ...]:
-    """Character 3- and 4-grams of a word with its boundary spaces, cached."""
-    grams = _GRAMS.get(word)
-    if grams is None:
-        padded = f" {word} "
-        grams = _GRAMS[word] = tuple(
-            padded[i : i + n] for n in (3, 4) for i in range(len(padded) - n + 1)
-        )
-    return grams
-
 
 def _chars(words: Counter) -> Counter:
     out: Counter = Counter()
     for word, k in words.items():
-        for g in _word_grams(word):
+        for g in word_grams(word):
             out[g] += k
     return out
 
