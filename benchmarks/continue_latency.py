@@ -28,12 +28,16 @@ def _configs(ws: Any, engine_url: str, folder: Path) -> dict[str, Path]:
     """label -> Continue config: the generated chat model via the proxy, and the same model
     pointed straight at the engine; both capped to the same reply length."""
     from serving.continue_config import KeyChoice, build_continue_config
+    from serving.engine.key import read_engine_key
 
     ours = build_continue_config(ws, KeyChoice.from_environment(ws.config.server.api_key_env))
     chat = dict(
         ours["models"][0], defaultCompletionOptions={"maxTokens": MAX_TOKENS, "temperature": 0}
     )
-    direct = dict(chat, apiBase=engine_url, model=ws.config.engine.served_name)
+    # Straight to the engine, as only Inkwell may: with the workspace's engine key.
+    direct = dict(
+        chat, apiBase=engine_url, model=ws.config.engine.served_name, apiKey=read_engine_key(ws)
+    )
     paths = {}
     for label, file, model in (
         ("cn -> proxy -> vLLM", "proxy.yaml", chat),

