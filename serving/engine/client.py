@@ -15,6 +15,13 @@ class EngineError(InkwellError):
     (a ValueError, by the project's convention for errors the CLI shows as they are)."""
 
 
+class TransientEngineError(EngineError):
+    """The engine is unreachable, overloaded or failed on its side (429, 5xx): worth retrying."""
+
+
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
 class AdapterLoadError(EngineError):
     """vLLM refused to load an adapter (bad path, wrong base model, rank too large...)."""
 
@@ -49,6 +56,8 @@ class EngineClient:
     def _post(self, path: str, payload: dict[str, Any]) -> httpx.Response:
         try:
             return self._http.post(self.url + path, json=payload)
+        except httpx.TransportError as exc:
+            raise TransientEngineError(f"engine at {self.url} unreachable: {exc}") from exc
         except httpx.HTTPError as exc:
             raise EngineError(f"engine at {self.url} unreachable: {exc}") from exc
 
@@ -104,5 +113,7 @@ def _error_text(response: httpx.Response) -> str:
 
 
 def _raise_for(response: httpx.Response, what: str) -> None:
+    if response.status_code in TRANSIENT_STATUSES:
+        raise TransientEngineError(f"{what} failed: {_error_text(response)}")
     if response.status_code != 200:
         raise EngineError(f"{what} failed: {_error_text(response)}")

@@ -13,11 +13,13 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from serving.engine.client import EngineClient
 from serving.evaluation.evaluation_page import write_evaluation_page
 from serving.evaluation.generation import Sampling, generate, reference_likelihood, run_parallel
+from serving.evaluation.generation_cache import GenerationCache, generation_key
 from serving.evaluation.prompts import EvalPrompt, EvaluationInputError, build_prompts
 from serving.evaluation.results import (
     EVALUATION_DIR,
@@ -43,6 +45,7 @@ class EvaluationPlan:
 
     ws: Workspace
     run: str
+    run_dir: Path
     client: EngineClient
     settings: EvalSettings
     models: dict[str, str]  # role -> served model name
@@ -137,6 +140,7 @@ def plan_evaluation(
     return EvaluationPlan(
         ws=ws,
         run=run,
+        run_dir=run_dir,
         client=client,
         settings=settings,
         models=models,
@@ -150,20 +154,26 @@ def plan_evaluation(
 
 
 def generate_continuations(plan: EvaluationPlan) -> None:
-    """Every model continues every prompt under every seed, several requests in flight."""
+    """Every model continues every prompt under every seed, several requests in flight;
+    continuations a killed run already generated are taken from the run folder."""
     s = plan.settings
     sampling = Sampling(s.new_tokens, s.temperature, s.top_p)
-    jobs = plan.jobs
-    outputs = run_parallel(
-        jobs,
-        lambda job: generate(
-            plan.client, plan.prompts[job[1]], plan.models[job[0]], job[2], job[1], sampling
-        ),
-        workers=s.workers,
-        desc="generating",
-        progress=plan.progress,
-    )
-    plan.texts = dict(zip(jobs, outputs, strict=True))
+    cache = GenerationCache(plan.run_dir / EVALUATION_DIR)
+
+    def key(job: Job) -> str:
+        role, i, seed = job
+        return generation_key(plan.models[role], plan.prompts[i].messages, seed, sampling)
+
+    def work(job: Job) -> str:
+        role, i, seed = job
+        text = generate(plan.client, plan.prompts[i], plan.models[role], seed, i, sampling)
+        cache.add(key(job), text)
+        return text
+
+    todo = [job for job in plan.jobs if key(job) not in cache.texts]
+    outputs = run_parallel(todo, work, workers=s.workers, desc="generating", progress=plan.progress)
+    plan.texts = {job: cache.texts[key(job)] for job in plan.jobs if job not in todo}
+    plan.texts.update(zip(todo, outputs, strict=True))
 
 
 def measure_likelihoods(plan: EvaluationPlan) -> None:

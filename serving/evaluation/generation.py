@@ -9,12 +9,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 from tqdm.auto import tqdm
 
-from serving.engine.client import EngineClient, EngineError
+from serving.engine.client import EngineClient, EngineError, TransientEngineError
 from serving.evaluation.prompts import EvalPrompt
 
 T = TypeVar("T")
+# A long gate run must not die of one engine hiccup: transient failures (unreachable, 429, 5xx)
+# are retried with exponential backoff, about a minute in all; any other error stops at once.
+engine_retry = retry(
+    retry=retry_if_exception_type(TransientEngineError),
+    stop=stop_after_attempt(6),
+    wait=wait_exponential(multiplier=0.5, max=20),
+    reraise=True,
+)
 Job = tuple[str, int, int]  # model, prompt index, seed
 
 
@@ -31,6 +40,7 @@ def request_seed(seed: int, prompt_index: int) -> int:
     return seed * 100_003 + prompt_index
 
 
+@engine_retry
 def generate(
     client: EngineClient, prompt: EvalPrompt, model: str, seed: int, index: int, sampling: Sampling
 ) -> str:
@@ -57,6 +67,7 @@ class Likelihood:
         return self.nll / self.tokens
 
 
+@engine_retry
 def reference_likelihood(
     client: EngineClient, model: str, prompt_ids: list[int], reference_ids: list[int]
 ) -> Likelihood:
