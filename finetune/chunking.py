@@ -17,7 +17,8 @@ _SCENE_BREAK = re.compile(r"^\s*(?:[*#~§•·=-]\s*)+$")
 _HEADING = re.compile(r"^\s*#{1,6}\s+(?P<title>\S.*)$")
 # A plain-text chapter's first line such as "CHAPTER III." or "Chapter 4: The Mill".
 _PLAIN_TITLE = re.compile(r"^(?P<title>(?:chapter|part|book|prologue|epilogue)\b.{0,80})$", re.I)
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+")
+# The space after a sentence's end and its closing quotes or brackets (kept with the sentence).
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?…])|(?<=[.!?…][\"'”’)\]])|(?<=[.!?…][\"'”’)\]]{2}))\s+")
 
 # "Mr." or "Esq." end a word, not a sentence.
 _ABBREVIATION = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St|Esq|Col|Capt|Gen|Rev|Sr|Jr|Prof|Mt|vs|etc)\.$")

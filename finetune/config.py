@@ -103,6 +103,10 @@ class TrainingConfig(_Strict):
     max_grad_norm: float = Field(1.0, gt=0)
     seed: int = 42
     report_to: list[Literal["wandb", "tensorboard"]] = Field(default_factory=list)
+    # CPU threads for torch; null means one per physical core.
+    threads: int | None = Field(None, gt=0)
+    # Batches of similar-length sequences (less padding); on by default in the CPU recipe.
+    group_by_length: bool = False
 
     @model_validator(mode="after")
     def _save_on_eval(self) -> TrainingConfig:
@@ -112,6 +116,35 @@ class TrainingConfig(_Strict):
                 f"({self.eval_steps}) so the best checkpoint can be kept"
             )
         return self
+
+
+# The measured CPU recipe (benchmarks/voice.py, README "Training on a CPU"): short passages
+# and sequences, no gradient checkpointing, two sequences a step, so a 2-core machine trains
+# the demo book in minutes rather than hours.
+CPU_RECIPE: dict[str, dict[str, Any]] = {
+    "data": {"chunk_min_tokens": 160, "chunk_max_tokens": 400, "context_tokens": 64},
+    "training": {
+        "epochs": 2,
+        "batch_size": 2,
+        "eval_batch_size": 4,
+        "gradient_accumulation_steps": 1,
+        "gradient_checkpointing": False,
+        "max_length": 640,
+        "group_by_length": True,
+        "eval_steps": 25,
+        "save_steps": 25,
+        "logging_steps": 5,
+    },
+}
+
+
+class CpuRecipe(_Strict):
+    """Keys of data/lora/training that replace the ones above when no CUDA GPU is present;
+    `--set` overrides still win. `cpu: null` trains on a CPU with the settings above."""
+
+    data: dict[str, Any] = Field(default_factory=dict)
+    lora: dict[str, Any] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict)
 
 
 class TrainConfig(_Strict):
@@ -124,15 +157,52 @@ class TrainConfig(_Strict):
     quantization: QuantizationConfig = Field(default_factory=QuantizationConfig)
     lora: LoraConfig = Field(default_factory=LoraConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    cpu: CpuRecipe | None = Field(default_factory=lambda: CpuRecipe.model_validate(CPU_RECIPE))
+
+    @model_validator(mode="after")
+    def _cpu_recipe_fits(self) -> TrainConfig:
+        """A typo in the cpu block fails on every machine, not only on the CPU one."""
+        if self.cpu is not None:
+            merged = {**with_cpu_recipe(self.model_dump(mode="json")), "cpu": None}
+            try:
+                TrainConfig.model_validate(merged)
+            except ValidationError as exc:
+                raise ValueError(f"with the cpu block: {_describe(exc)}") from None
+        return self
+
+
+def with_cpu_recipe(raw: dict[str, Any]) -> dict[str, Any]:
+    """The raw config with its cpu block (the schema's when it has none) laid over its
+    sections; the block itself is kept, so the result says which recipe it came from."""
+    recipe = raw.get("cpu", CPU_RECIPE)
+    if not recipe:
+        return raw
+    if not isinstance(recipe, dict):
+        raise TrainConfigError("'cpu' must be a mapping of data/lora/training keys, or null")
+    merged = dict(raw)
+    for section, values in recipe.items():
+        current = raw.get(section) or {}
+        if not isinstance(current, dict) or not isinstance(values, dict):
+            raise TrainConfigError(f"'{section}' and 'cpu.{section}' must be mappings")
+        merged[section] = {**current, **values}
+    return merged
+
+
+def cuda_present() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def load_train_config(
     path: Path | str | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     max_steps: int | None = None,
+    cuda: bool | None = None,
 ) -> TrainConfig:
-    """The config in `path` (schema defaults when None), then `--set key=value` overrides
-    (dotted keys, values parsed as YAML and typed by the schema), then `--max-steps`."""
+    """The config in `path` (schema defaults when None), its cpu block when there is no CUDA
+    (`cuda` None: ask torch), then `--set key=value` overrides (dotted keys, values parsed as
+    YAML and typed by the schema), then `--max-steps`."""
     source = str(path) if path is not None else "defaults"
     raw: dict[str, Any] = {}
     if path is not None:
@@ -146,6 +216,8 @@ def load_train_config(
         if loaded is not None and not isinstance(loaded, dict):
             raise TrainConfigError(f"{path}: expected a mapping of settings at the top level")
         raw = loaded or {}
+    if not (cuda_present() if cuda is None else cuda):
+        raw = with_cpu_recipe(raw)
     for item in overrides:
         _apply_override(raw, item)
     if max_steps is not None:

@@ -3,7 +3,9 @@ CPU the same run becomes plain LoRA in fp32, and the user is told exactly what c
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from finetune.config import TrainConfig
 from finetune.errors import FinetuneError
@@ -19,6 +21,8 @@ class DevicePlan:
     bf16: bool
     optim: str
     notes: list[str] = field(default_factory=list)
+    # torch CPU threads (None on CUDA: the GPU does the work).
+    threads: int | None = None
 
     @property
     def method(self) -> str:
@@ -58,6 +62,13 @@ def plan_device(config: TrainConfig, cuda_available: bool | None = None) -> Devi
     if optim in _CUDA_ONLY_OPTIMS:
         notes.append(f"optimizer {optim} needs CUDA: using adamw_torch")
         optim = "adamw_torch"
+    if config.cpu is not None:
+        notes.append(
+            "no CUDA GPU: the config's cpu recipe applies (max_length "
+            f"{training.max_length}, {training.batch_size} x {training.gradient_accumulation_steps}"
+            f" sequences a step, gradient checkpointing "
+            f"{'on' if training.gradient_checkpointing else 'off'})"
+        )
     return DevicePlan(
         device="cpu",
         device_name=_cpu_name(),
@@ -65,7 +76,24 @@ def plan_device(config: TrainConfig, cuda_available: bool | None = None) -> Devi
         bf16=False,
         optim=optim,
         notes=notes,
+        threads=training.threads or physical_cores(),
     )
+
+
+def physical_cores() -> int:
+    """Cores this process may run on, counting hyperthread siblings once: more torch threads
+    than cores only make them wait on each other."""
+    cpus = os.sched_getaffinity(0)
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            package = (topology / "physical_package_id").read_text().strip()
+            core = (topology / "core_id").read_text().strip()
+        except OSError:
+            return len(cpus)
+        cores.add((package, core))
+    return max(1, len(cores))
 
 
 def _cpu_name() -> str:

@@ -46,6 +46,10 @@ class AdapterManifest(BaseModel):
     eval_loss: list[LossPoint]
     wall_time_s: float
     seconds_per_step: float
+    # Training tokens (padding excluded) per second of training: what `inkwell train`
+    # estimates the next run's duration from.
+    train_tokens: int | None = None
+    tokens_per_s: float | None = None
     resumed_from_step: int | None
     versions: dict[str, str]
     created_at: str

@@ -22,6 +22,7 @@ from finetune.device import DevicePlan, plan_device
 from finetune.errors import FinetuneError
 from finetune.manifest import AdapterManifest, LossPoint, package_versions
 from finetune.prepare import DataCard, PrepareError, dataset_fingerprint, prepare_dataset
+from finetune.progress import estimate, training_progress
 from serving.foundation.atomic import fsync_dir, fsync_tree, write_json_atomic
 from serving.foundation.names import validate_name
 from serving.foundation.workspace import Workspace
@@ -128,6 +129,8 @@ def train(
             f"note: the longest examples ({card.example_tokens.max} tokens) exceed "
             f"training.max_length ({config.training.max_length}); their ends are cut"
         )
+    expected = estimate(config, card, plan.device, plan.threads, base, book.adapters_dir)
+    say(f"estimated: {expected.describe()}")
     if not resume:
         tmp_dir.mkdir(parents=True)
         write_json_atomic(
@@ -157,6 +160,10 @@ def _train_in(
     progress: bool,
     say: Say,
 ) -> Path:
+    if plan.threads is not None:
+        import torch
+
+        torch.set_num_threads(plan.threads)
     model, tokenizer = load_base(base, plan, config.quantization)
     train_rows = read_jsonl(book.data_dir / card.train_file)
     eval_rows = read_jsonl(book.data_dir / card.validation_file)
@@ -189,6 +196,7 @@ def _train_in(
     wall = time.monotonic() - started
 
     state = trainer.state
+    tokens = state.num_input_tokens_seen - _tokens_at(checkpoint)
     peft_model = trainer.model
     peft_model.peft_config["default"].base_model_name_or_path = str(base)
     peft_model.save_pretrained(str(tmp_dir))
@@ -216,6 +224,8 @@ def _train_in(
         eval_loss=_curve(state.log_history, "eval_loss"),
         wall_time_s=round(wall, 2),
         seconds_per_step=round(wall / trained_steps, 3) if trained_steps else 0.0,
+        train_tokens=tokens,
+        tokens_per_s=round(tokens / wall, 2) if wall > 0 and tokens else None,
         resumed_from_step=resumed_from,
         versions=package_versions(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -306,6 +316,9 @@ def make_trainer(
         report_to=list(t.report_to) or "none",
         dataloader_pin_memory=plan.device == "cuda",
         disable_tqdm=not progress,
+        # Tokens the loss saw, for the progress bar's tokens/s and the manifest.
+        include_num_input_tokens_seen="non_padding",
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
     )
     peft_config = LoraConfig(
         r=config.lora.r,
@@ -318,7 +331,7 @@ def make_trainer(
     callbacks = []
     if t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=prompt_completion_dataset(train_rows),
@@ -327,6 +340,12 @@ def make_trainer(
         peft_config=peft_config,
         callbacks=callbacks,
     )
+    if progress:  # one bar with tokens/s and the loss instead of transformers' own
+        from transformers.trainer_callback import ProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(training_progress())
+    return trainer
 
 
 def prompt_completion_dataset(rows: list[dict]):
@@ -391,6 +410,14 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
         elif a != b:
             out.append(f"{prefix}{key}: {a!r} → {b!r}")
     return out
+
+
+def _tokens_at(checkpoint: Path | None) -> int:
+    """Training tokens already counted when the run resumed from this checkpoint."""
+    if checkpoint is None:
+        return 0
+    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    return int(state.get("num_input_tokens_seen", 0))
 
 
 def _last_complete_checkpoint(checkpoints: Path) -> Path | None:

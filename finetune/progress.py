@@ -1,0 +1,139 @@
+"""How long a run will take, said before it starts, and a progress bar that shows steps,
+training tokens/s and time left while it runs: a writer on a laptop decides from these
+whether to wait, shorten the run or move to a GPU."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from finetune.config import TrainConfig
+from finetune.manifest import AdapterManifest
+from finetune.prepare import DataCard
+
+# Training tokens/s of LoRA on SmolLM2-135M (fp32, the CPU recipe) per physical core, measured
+# by benchmarks/voice.py on a shared 2-core EPYC; used until this machine has a run of its own.
+CPU_TOKENS_PER_S_PER_CORE = 12.0
+REFERENCE_WEIGHT_BYTES = 538_000_000  # SmolLM2-135M in fp32 safetensors
+# An evaluation is a forward pass only: about a third of a training step's work per token.
+EVAL_COST = 1 / 3
+
+
+@dataclass(frozen=True)
+class Estimate:
+    steps: int
+    tokens_per_step: int
+    tokens_per_s: float | None
+    source: str  # where tokens_per_s comes from
+    seconds: float | None
+
+    def describe(self) -> str:
+        shape = f"{self.steps} steps of ~{self.tokens_per_step:,} tokens"
+        if self.seconds is None:
+            return f"{shape}; no speed measured on this device yet (the bar shows time left)"
+        return (
+            f"{shape}: about {_duration(self.seconds)} at ~{self.tokens_per_s:.0f} tokens/s "
+            f"({self.source})"
+        )
+
+
+def total_steps(config: TrainConfig, train_examples: int) -> int:
+    """Optimizer steps of the run, as the trainer counts them."""
+    t = config.training
+    if t.max_steps:
+        return t.max_steps
+    per_epoch = max(
+        1, math.ceil(math.ceil(train_examples / t.batch_size) / t.gradient_accumulation_steps)
+    )
+    return max(1, math.ceil(per_epoch * t.epochs))
+
+
+def estimate(
+    config: TrainConfig, card: DataCard, device: str, threads: int | None, base: Path,
+    adapters_dir: Path,
+) -> Estimate:  # fmt: skip
+    """Steps x tokens per step at the speed of this machine's last run on the same device
+    and base model, else a prior scaled by cores and model size (CPU only)."""
+    t = config.training
+    per_sequence = min(card.example_tokens.mean, t.max_length)
+    tokens_per_step = round(t.batch_size * t.gradient_accumulation_steps * per_sequence)
+    steps = total_steps(config, card.train_examples)
+    speed, source = _measured_speed(adapters_dir, device, str(base))
+    if speed is None and device == "cpu":
+        scale = REFERENCE_WEIGHT_BYTES / max(_weight_bytes(base), 1)
+        speed = CPU_TOKENS_PER_S_PER_CORE * (threads or 1) * min(scale, 4.0)
+        source = f"a prior for {threads or 1} CPU core(s), before any run on this machine"
+    if speed is None:
+        return Estimate(steps, tokens_per_step, None, "none", None)
+    evaluations = 1 + steps // t.eval_steps
+    eval_tokens = card.validation_examples * per_sequence * evaluations * EVAL_COST
+    seconds = (steps * tokens_per_step + eval_tokens) / speed
+    return Estimate(steps, tokens_per_step, speed, source, seconds)
+
+
+def _measured_speed(adapters_dir: Path, device: str, base: str) -> tuple[float | None, str]:
+    """Tokens/s of the newest finished run here on this device and base model."""
+    runs = []
+    for path in adapters_dir.glob("*/manifest.json"):
+        try:
+            manifest = AdapterManifest.load(path.parent)
+        except (ValueError, OSError):
+            continue
+        same = manifest.device == device and manifest.base_model == base
+        if same and manifest.tokens_per_s:
+            runs.append((manifest.created_at, manifest.run, manifest.tokens_per_s))
+    if not runs:
+        return None, "none"
+    _, run, speed = max(runs)
+    return speed, f"measured by run {run!r} on this machine"
+
+
+def _weight_bytes(base: Path) -> int:
+    if not base.is_dir():
+        return REFERENCE_WEIGHT_BYTES
+    return sum(p.stat().st_size for p in base.glob("*.safetensors")) or REFERENCE_WEIGHT_BYTES
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def training_progress():
+    """A TrainerCallback drawing one bar: step/total, time left, training tokens/s, loss."""
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class TrainingProgress(TrainerCallback):
+        def __init__(self) -> None:
+            self.bar = None
+            self.started = 0.0
+            self.tokens_at_start = 0
+            self.loss: float | None = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, unit="step")
+            self.started = time.monotonic()
+            self.tokens_at_start = state.num_input_tokens_seen
+
+        def on_step_end(self, args, state, control, **kwargs):
+            tokens = state.num_input_tokens_seen - self.tokens_at_start
+            rate = tokens / max(time.monotonic() - self.started, 1e-9)
+            loss = "" if self.loss is None else f", loss {self.loss:.3f}"
+            self.bar.set_postfix_str(f"{rate:.0f} tok/s{loss}", refresh=False)
+            self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.loss = float(logs["loss"])
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.close()
+
+    return TrainingProgress()
