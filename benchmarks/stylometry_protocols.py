@@ -124,13 +124,13 @@ def faststylometry_delta(train: dict[str, list[str]], samples: list[str]) -> np.
 def _score_matrix(
     samples: list[tuple[str, Counts]], profiles: dict[str, AuthorProfile]
 ) -> dict[str, np.ndarray]:
-    """The score (as a probability) and its components for every (sample, profile)."""
+    """The score (as calibrated log-odds) and its components for every (sample, profile)."""
     names = sorted(profiles)
     out = {m: np.zeros((len(samples), len(names))) for m in ["inkwell", *COMPONENTS]}
     for i, (_, counts) in enumerate(samples):
         for j, a in enumerate(names):
             r = score_counts(counts, profiles[a])
-            out["inkwell"][i, j] = r.stylometric / 100
+            out["inkwell"][i, j] = r.log_odds  # ranks without ties; sigmoid = the score
             for m, d in COMPONENTS.items():
                 out[m][i, j] = -r.distances[d]
     return out
@@ -186,6 +186,7 @@ def method_figures(scored: Scored, words: int) -> dict[str, dict]:
         p, n = np.concatenate(pos), np.concatenate(neg)
         fig = {"top1": round(float(top1.mean()), 4), "auc": round(auc(p, n), 4)}
         if m == "inkwell":
+            p, n = 1 / (1 + np.exp(-p)), 1 / (1 + np.exp(-n))
             fig["c_at_1"] = round(balanced_c_at_1(p, n), 4)
             fig["brier"] = round(balanced_brier(p, n), 4)
             fig["reliability"] = reliability(p, n)

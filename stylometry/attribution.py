@@ -68,12 +68,14 @@ def corpus_profiles(
 
 
 def attribute(texts: Sequence[str], profiles: dict[str, AuthorProfile]) -> list[dict]:
-    """For each text: the best-scoring author and every author's score (0-100)."""
+    """For each text: the author with the highest calibrated log-odds and every author's
+    score (0-100)."""
     modes = {p.mode for p in profiles.values()}
     out = []
     for text in texts:
         check_text(text)
         by_mode = {m: extract(text, m) for m in modes}  # type: ignore[arg-type]
-        scores = {a: score_counts(by_mode[p.mode], p).overall for a, p in profiles.items()}
-        out.append({"author": max(scores, key=scores.get), "scores": scores})
+        reports = {a: score_counts(by_mode[p.mode], p) for a, p in profiles.items()}
+        best = max(reports, key=lambda a: reports[a].log_odds)  # no ties at 0 or 100
+        out.append({"author": best, "scores": {a: r.overall for a, r in reports.items()}})
     return out

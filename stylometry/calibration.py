@@ -120,9 +120,14 @@ def part_score(name: str, x_j: float, lv: LevelCalibration) -> float:
     return float(100 * _sigmoid(np.array(b - w * x_j)))
 
 
-def probability(margin: float, lv: LevelCalibration) -> float:
-    """The calibrated P(author) x 100 of a verifier margin at this length."""
-    return float(100 * _sigmoid(np.array(lv.platt_bias + lv.platt_slope * margin)))
+def log_odds(margin: float, lv: LevelCalibration) -> float:
+    """The calibrated log-odds that the author wrote it, from a verifier margin."""
+    return lv.platt_bias + lv.platt_slope * margin
+
+
+def probability(odds: float) -> float:
+    """Log-odds -> P(author) x 100."""
+    return float(100 * _sigmoid(np.array(odds)))
 
 
 def _part_curves(pos: list[dict], neg: list[dict]) -> dict:
@@ -162,8 +167,8 @@ def _level(words: int, parts: dict, pos: np.ndarray, neg: np.ndarray) -> LevelCa
         evaluated_on=f"{len(pos)} author chunks vs {len(neg)} impostor chunks, out-of-fold "
         "(author text and impostor writers unseen by the model that scored them)",
     )
-    p = np.array([probability(v, lv) for v in pos])
-    n = np.array([probability(v, lv) for v in neg])
+    p = np.array([probability(log_odds(v, lv)) for v in pos])
+    n = np.array([probability(log_odds(v, lv)) for v in neg])
     lv.threshold, lv.true_positive_rate, lv.false_positive_rate = youden_threshold(p, n)
     lv.author_median, lv.impostor_median = float(np.median(p)), float(np.median(n))
     return lv

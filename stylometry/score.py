@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stylometry.calibration import part_score, probability, transform
+from stylometry.calibration import log_odds, part_score, probability, transform
 from stylometry.distances import DISTANCES, PART_OF, Prepared, distances, prepare
 from stylometry.distributions import median
 from stylometry.features import Counts, derived_scalars, extract, punctuation_rates
@@ -45,6 +45,8 @@ class StyleReport:
     stylometric: float  # the overall score before the judge
     distances: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    log_odds: float = 0.0  # the calibrated log-odds behind `stylometric`, unrounded: ranks
+    # texts or authors without the ties of a rounded, saturated 0-100 scale
 
     @property
     def reads_as_author(self) -> bool:
@@ -135,7 +137,8 @@ def score_counts(
     for j, name in enumerate(DISTANCES):
         by_part.setdefault(PART_OF[name], []).append(part_score(name, float(x[j]), lv))
     parts = {p: round(float(np.mean(v)), 1) for p, v in by_part.items()}
-    stylometric = probability(cal.verifier.margin(counts), lv)
+    odds = log_odds(cal.verifier.margin(counts), lv)
+    stylometric = probability(odds)
     warnings = []
     if counts.n_words < SHORT_TEXT_WORDS:
         warnings.append(
@@ -173,6 +176,7 @@ def score_counts(
         threshold=round(lv.threshold, 1),
         auc=round(lv.auc, 4),
         stylometric=round(stylometric, 1),
+        log_odds=round(odds, 4),
         distances={k: round(v, 5) for k, v in d.items()},
         warnings=warnings,
     )

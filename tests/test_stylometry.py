@@ -265,7 +265,7 @@ def test_old_profile_format_asks_to_recalibrate(tmp_path, austen):
 def test_score_is_the_verifier_and_holds_at_gate_lengths(austen, novels):
     """300-word passages (a generation's length): the author's unseen pages score above
     those of novelists the profile never saw, and the score is the verifier's."""
-    from stylometry.calibration import probability
+    from stylometry.calibration import log_odds, probability
     from stylometry.features import extract
 
     mine = [score(t, austen).overall for t in _slices(novels["austen"], 300, 12, skip=150)]
@@ -277,5 +277,5 @@ def test_score_is_the_verifier_and_holds_at_gate_lengths(austen, novels):
     assert np.median(mine) > 50 > np.median(theirs)
     text = _slices(novels["austen"], 300, 1, skip=170)[0]
     lv = austen.calibration.level_for(300)
-    expected = probability(austen.calibration.verifier.margin(extract(text)), lv)
+    expected = probability(log_odds(austen.calibration.verifier.margin(extract(text)), lv))
     assert score(text, austen).stylometric == pytest.approx(expected, abs=0.05)
