@@ -228,7 +228,8 @@ def test_model_aliases_follow_the_adapter_registry(empty_workspace, scripted_ups
             trace = trace_of(ws, raw.headers["x-inkwell-request-id"])
             return last_body(scripted_upstream)["model"], trace["adapter"]
 
-        assert [m.id for m in client.models.list()] == ["inkwell", "inkwell-live", "base"]
+        aliases = ["inkwell", "inkwell-live", "inkwell-best", "base"]
+        assert [m.id for m in client.models.list()] == aliases
         assert routed("inkwell") == ("base", None)
 
         record = AdapterRecord(
@@ -246,7 +247,7 @@ def test_model_aliases_follow_the_adapter_registry(empty_workspace, scripted_ups
         assert routed("inkwell-live") == ("voice-1", "voice-1")
         assert routed("base") == ("base", None)
         cards = {m.id: m for m in client.models.list()}
-        assert set(cards) == {"inkwell", "inkwell-live", "base", "voice-1"}
+        assert set(cards) == {*aliases, "voice-1"}
         assert cards["inkwell"].root == "voice-1"
         health = httpx.get(url.removesuffix("/v1") + "/health").json()
         assert health["live_adapter"] == "voice-1"

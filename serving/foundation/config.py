@@ -52,6 +52,10 @@ class ServerConfig(StrictModel):
     max_body_bytes: int = Field(4_000_000, gt=0, description="Larger request bodies get 413.")
     max_concurrency: int = Field(64, ge=1, description="Requests in flight; beyond it, 429.")
     cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed.")
+    best_of_default: int = Field(
+        4, ge=1, description="Candidates the model alias inkwell-best samples and scores."
+    )
+    best_of_max: int = Field(8, ge=1, description="Most candidates inkwell.best_of may ask for.")
 
 
 class EngineConfig(StrictModel):

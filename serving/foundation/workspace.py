@@ -74,6 +74,11 @@ class Workspace:
         return self.state_dir / "logs"
 
     @property
+    def style_profile_path(self) -> Path:
+        """The author profile `inkwell style profile` builds (what best-of sampling scores by)."""
+        return self.state_dir / "style" / "profile.json"
+
+    @property
     def registry_path(self) -> Path:
         return self.state_dir / "registry.json"
 

@@ -28,6 +28,7 @@ from serving.foundation.errors import InkwellError
 from serving.foundation.workspace import Workspace
 from serving.proxy.api_router import router
 from serving.proxy.auth import ApiKeyMiddleware
+from serving.proxy.best_of import SCORES_HEADER, BestOfLimits, StyleScorer
 from serving.proxy.errors import ProxyError, error_response, validation_problems
 from serving.proxy.lore import Lore
 from serving.proxy.middleware import ConcurrencyLimitMiddleware, RequestContextMiddleware
@@ -61,7 +62,12 @@ def create_app(workspace: Workspace, settings: ServerConfig | None = None) -> Fa
         lore = Lore(workspace)
         await anyio.to_thread.run_sync(lore.load)
         app.state.serving = InkwellServing(
-            upstream, lore, Registry(workspace.registry_path), workspace.config.engine.served_name
+            upstream,
+            lore,
+            Registry(workspace.registry_path),
+            workspace.config.engine.served_name,
+            StyleScorer(workspace.style_profile_path, workspace.root),
+            BestOfLimits(settings.best_of_default, settings.best_of_max),
         )
         try:
             yield
@@ -92,7 +98,7 @@ def create_app(workspace: Workspace, settings: ServerConfig | None = None) -> Fa
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["authorization", "content-type", "x-inkwell-lore"],
-            expose_headers=["x-inkwell-request-id", "x-inkwell-lore"],
+            expose_headers=["x-inkwell-request-id", "x-inkwell-lore", SCORES_HEADER],
         )
     app.openapi = lambda: _openapi(app)
     return app

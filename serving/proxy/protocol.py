@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from serving.proxy.errors import ProxyError, validation_problems
 
@@ -30,6 +30,11 @@ class InkwellOptions(BaseModel):
 
     lore: StrictBool = True
     chapter: int | None = Field(None, ge=1, description="Chapter being written (spoiler guard).")
+    best_of: StrictInt | None = Field(
+        None,
+        description="Sample this many candidates in one engine call and return the one that "
+        "scores best against the book's style profile (chat completions only).",
+    )
 
 
 class ChatMessage(_Open):

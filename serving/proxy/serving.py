@@ -16,6 +16,15 @@ import anyio
 import orjson
 from starlette.responses import Response
 
+from serving.proxy.best_of import (
+    SCORES_HEADER,
+    BestOfLimits,
+    StyleScorer,
+    as_event_stream,
+    candidate_texts,
+    candidates_wanted,
+    winning_reply,
+)
 from serving.proxy.errors import ProxyError, error_payload
 from serving.proxy.lore import Lore
 from serving.proxy.protocol import (
@@ -37,6 +46,8 @@ from serving.proxy.upstream import Upstream
 from serving.registry import Registry, RegistryError
 
 LIVE_ALIASES = ("inkwell", "inkwell-live")
+# The live model, best of server.best_of_default candidates by the style score.
+BEST_ALIAS = "inkwell-best"
 LORE_HEADER = "x-inkwell-lore"
 LORE_OFF_VALUES = frozenset({"off", "false", "0", "no"})
 
@@ -55,11 +66,21 @@ def lore_header(hits: list[Any]) -> str:
 
 
 class InkwellServing:
-    def __init__(self, upstream: Upstream, lore: Lore, registry: Registry, base_name: str) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        lore: Lore,
+        registry: Registry,
+        base_name: str,
+        scorer: StyleScorer,
+        best_of: BestOfLimits,
+    ) -> None:
         self.upstream = upstream
         self.lore = lore
         self.registry = registry
         self.base_name = base_name
+        self.scorer = scorer
+        self.best_of = best_of
 
     # Models.
     def resolve(self, model: str) -> Target:
@@ -67,7 +88,7 @@ class InkwellServing:
         if model == self.base_name:
             return Target(self.base_name, None)
         try:
-            if model in LIVE_ALIASES:
+            if model in LIVE_ALIASES or model == BEST_ALIAS:
                 live = self.registry.live()
                 return Target(live.name, live.name) if live else Target(self.base_name, None)
             names = {record.name for record in self.registry.adapters()}
@@ -75,7 +96,7 @@ class InkwellServing:
             raise ProxyError(503, f"the adapter registry cannot be read: {exc}") from exc
         if model in names:
             return Target(model, model)
-        known = ", ".join([*LIVE_ALIASES, self.base_name, *sorted(names)])
+        known = ", ".join([*LIVE_ALIASES, BEST_ALIAS, self.base_name, *sorted(names)])
         raise ProxyError(
             404,
             f"unknown model {model!r}; this proxy serves: {known}",
@@ -85,7 +106,7 @@ class InkwellServing:
 
     def models(self) -> ModelList:
         live = self.resolve(LIVE_ALIASES[0]).upstream_model
-        cards = [ModelCard(id=alias, root=live) for alias in LIVE_ALIASES]
+        cards = [ModelCard(id=alias, root=live) for alias in (*LIVE_ALIASES, BEST_ALIAS)]
         cards.append(ModelCard(id=self.base_name, root=self.base_name))
         # Retired adapters stay addressable by name (for comparisons) but are not offered.
         adapters = [r for r in self.registry.adapters() if r.state != "retired"]
@@ -102,6 +123,10 @@ class InkwellServing:
             hits = await self._retrieve(data["messages"], options.chapter, budget, record)
             if hits:
                 data["messages"] = self.lore.inject_chat(data["messages"], hits)
+        by_alias = request.model == BEST_ALIAS
+        n = candidates_wanted(data, options.best_of, by_alias, self.best_of)
+        if n is not None and n > 1:
+            return await self._best_of(data, n, request.stream, hits, record)
         return await self._forward("/chat/completions", data, request.stream, hits, record)
 
     async def completions(
@@ -109,6 +134,12 @@ class InkwellServing:
     ) -> Response:
         data, request = parse_body(body, CompletionRequest)
         options = self._begin(data, request.model, request.inkwell, request.stream, headers, record)
+        if options.best_of is not None or request.model == BEST_ALIAS:
+            raise ProxyError(
+                400,
+                "best-of sampling works on /v1/chat/completions, not /v1/completions",
+                param="inkwell.best_of",
+            )
         prompt = data["prompt"]
         texts = [prompt] if isinstance(prompt, str) else prompt
         hits: list[Any] = []
@@ -181,6 +212,42 @@ class InkwellServing:
             except (orjson.JSONDecodeError, AttributeError):
                 record.tokens = None
         return Response(body, response.status_code, headers=headers, media_type=content_type)
+
+    async def _best_of(
+        self, data: dict[str, Any], n: int, stream: bool, hits: list[Any], record: TraceRecord
+    ) -> Response:
+        """n candidates in one engine call, the best by the style score returned (streamed as
+        one SSE answer once chosen when the client asked for a stream)."""
+        await anyio.to_thread.run_sync(self.scorer.profile)  # no profile: 409 before sampling
+        headers = {LORE_HEADER: lore_header(hits) if record.lore_enabled else "off"}
+        stream_options = data.pop("stream_options", None)
+        data.update(n=n, stream=False)
+        sent_at = time.perf_counter()
+        response = await self.upstream.open("/chat/completions", orjson.dumps(data))
+        body = await self.upstream.read(response)
+        record.upstream_ms = round((time.perf_counter() - sent_at) * 1000, 3)
+        if response.status_code >= 400:
+            return self._upstream_error(response.status_code, body, headers, record)
+        try:
+            reply = orjson.loads(body)
+            texts = candidate_texts(reply)
+        except (orjson.JSONDecodeError, AttributeError, TypeError) as exc:
+            raise ProxyError(502, f"the engine's reply is not a chat completion: {exc}") from exc
+        if len(texts) != n:
+            raise ProxyError(502, f"asked the engine for {n} candidates, got {len(texts)}")
+        ranking = await self.scorer.rank(texts)
+        record.best_of = ranking.trace()
+        record.tokens = _token_counts(reply.get("usage"))
+        headers[SCORES_HEADER] = ranking.header()
+        headers["x-inkwell-best-of-winner"] = str(ranking.winner)
+        chosen = winning_reply(reply, ranking.winner)
+        if not stream:
+            return Response(orjson.dumps(chosen), headers=headers, media_type="application/json")
+        usage = isinstance(stream_options, dict) and bool(stream_options.get("include_usage"))
+        headers["cache-control"] = "no-cache"
+        return Response(
+            as_event_stream(chosen, usage), headers=headers, media_type="text/event-stream"
+        )
 
     @staticmethod
     def _upstream_error(

@@ -38,6 +38,8 @@ class TraceRecord:
     total_ms: float | None = None
     status: int | None = None
     tokens: dict[str, int] | None = None
+    # Style-steered sampling: n, each candidate's style score, the winner, scoring time.
+    best_of: dict[str, Any] | None = None
     error: str | None = None
 
     def line(self) -> bytes:
