@@ -103,7 +103,8 @@ def yardstick_profile(ws: Workspace, texts: list[str], progress: bool = True):
     import stylometry
 
     impostors = impostor_texts(ws)
-    digest = hashlib.sha256(ws.config.style.profile.encode())
+    version = stylometry.AuthorProfile.model_fields["format_version"].default  # new format: new key
+    digest = hashlib.sha256(f"{ws.config.style.profile}:{version}".encode())
     for text in [*texts, "\0impostors\0", *impostors]:
         digest.update(hashlib.sha256(text.encode()).digest())
     cache = ws.state_dir / "style" / f"yardstick-{digest.hexdigest()[:16]}.json"
