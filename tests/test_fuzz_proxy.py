@@ -8,6 +8,7 @@ STAND-IN engine (benchmarks/harness/stand_in_engine.py), which answers every for
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,21 +17,27 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
 from schemathesis import GenerationMode
 
 from serving.foundation.workspace import Workspace, init_workspace
 from serving.proxy.errors import ProxyError
 from serving.proxy.protocol import ChatCompletionRequest, CompletionRequest, parse_body
 from tests.fixtures.upstream import ScriptedUpstream, running_proxy
+from tests.reliability_counts import record
 
-# Bounded budget: about 400 HTTP cases and 400 in-process cases.
-SCHEMA_EXAMPLES = 25  # per operation and generation mode
-HTTP_EXAMPLES = 80
+# Budget per CI run: 2,000+ schemathesis cases, ~600 more HTTP cases (engine faults included)
+# and 400 in-process cases. Fresh random cases each run; any failure hypothesis finds is kept
+# in the example database (committed), so every later run replays it first.
+SCHEMA_EXAMPLES = 350  # per operation and generation mode
+SCHEMA_CASES = 2_000
+HTTP_EXAMPLES = 200
+FAULT_EXAMPLES = 200
 MODEL_EXAMPLES = 400
+EXAMPLES_DB = Path(__file__).resolve().parent / "fuzz_examples"
 FUZZ = settings(
     deadline=None,
-    database=None,
-    derandomize=True,
+    database=DirectoryBasedExampleDatabase(EXAMPLES_DB),
     suppress_health_check=list(HealthCheck),
 )
 
@@ -184,7 +191,13 @@ def test_schemathesis_every_operation_valid_and_invalid_bodies(proxy):
             if operation.method.upper() == "POST":  # GETs take no input to get wrong
                 fuzz(operation, GenerationMode.NEGATIVE)
     print(f"schemathesis cases: {ran}")
-    assert sum(ran.values()) >= 6 * SCHEMA_EXAMPLES
+    record(
+        "fuzz",
+        "schemathesis: every operation, valid and invalid",
+        sum(ran.values()),
+        server_errors=0,
+    )
+    assert sum(ran.values()) >= SCHEMA_CASES
 
 
 def _content(kwargs: dict[str, Any]) -> bytes | None:
@@ -256,3 +269,57 @@ def test_request_models_accept_or_refuse_with_400_or_422(model):
         assert parsed.model and isinstance(parsed.stream, bool)
 
     check()
+
+
+# What a broken engine can do: refuse, fail, answer garbage, stall between chunks.
+engine_faults = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "kind": st.just("error"),
+            "status": st.sampled_from([400, 401, 404, 422, 429, 500, 502, 503]),
+            "body": st.just({"error": {"message": "engine says no"}})
+            | st.dictionaries(
+                st.text(max_size=8), st.text(max_size=30) | st.integers(), max_size=3
+            ),
+        }
+    ),
+    st.fixed_dictionaries({"kind": st.just("garbage"), "bytes": st.integers(0, 5000)}),
+    st.fixed_dictionaries(
+        {
+            "kind": st.just("reply"),
+            "text": st.text(max_size=80),
+            "chunks": st.integers(1, 8),
+            "delay": st.floats(0, 0.02),
+        }
+    ),
+)
+
+
+def test_engine_faults_never_become_a_proxy_crash(book: Workspace, scripted_upstream):
+    """Whatever the engine does, the writer gets a well-formed answer: the reply, or an
+    OpenAI-shaped error (502/503/504 for the engine's own failures), never a 500 of ours;
+    a stream ends with [DONE] or an error event."""
+    with (
+        running_proxy(book, engine_url=scripted_upstream.url) as url,
+        httpx.Client(base_url=url.removesuffix("/v1"), timeout=30) as client,
+    ):
+
+        @settings(FUZZ, max_examples=FAULT_EXAMPLES)
+        @given(fault=engine_faults, stream=st.booleans(), words=texts)
+        def check(fault: dict, stream: bool, words: str) -> None:
+            scripted_upstream.script(fault)
+            body = {
+                "model": "base",
+                "stream": stream,
+                "messages": [{"role": "user", "content": words or "Dray"}],
+            }
+            response = client.post("/v1/chat/completions", json=body)
+            assert response.status_code != 500, response.content[:300]
+            if response.status_code >= 400 or not stream:
+                assert_openai_error(min(response.status_code, 499), response.content)
+                return
+            tail = response.content.rstrip().rsplit(b"\n", 1)[-1]
+            assert tail == b"data: [DONE]" or b'"error"' in tail, response.content[-300:]
+
+        check()
+    record("fuzz", "engine faults: errors, garbage, slow streams", FAULT_EXAMPLES, server_errors=0)

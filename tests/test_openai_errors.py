@@ -27,7 +27,7 @@ def test_error_types_are_openais_and_retired_adapters_are_not_listed(
     settings = ws.config.server.model_copy(update={"engine_url": scripted_upstream.url})
     with TestClient(create_app(ws, settings)) as proxy:
         ids = [card["id"] for card in proxy.get("/v1/models").json()["data"]]
-        assert ids == ["inkwell", "inkwell-live", "base", "new"]
+        assert ids == ["inkwell", "inkwell-live", "inkwell-best", "base", "new"]
         assert proxy.post("/v1/chat/completions", json={**CHAT, "model": "old"}).status_code == 200
         error = proxy.post("/v1/chat/completions", json={**CHAT, "model": "gpt-4o"}).json()
         assert (error["error"]["type"], error["error"]["code"]) == (

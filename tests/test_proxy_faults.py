@@ -161,7 +161,9 @@ def test_client_disconnect_cancels_the_engine_request(empty_workspace, scripted_
         assert wait_disconnected(), "a non-streaming request outlived its client"
 
 
-def test_engine_errors_pass_through_with_their_status(empty_workspace, scripted_upstream):
+def test_engine_errors_reach_the_client_in_openais_shape(empty_workspace, scripted_upstream):
+    """A refusal keeps its status and its words; the engine's own failure is a 502 (a 500
+    would say the proxy broke)."""
     vllm_error = {
         "error": {
             "message": "max_tokens must be at most 8192",
@@ -179,8 +181,8 @@ def test_engine_errors_pass_through_with_their_status(empty_workspace, scripted_
         with pytest.raises(openai.BadRequestError, match="max_tokens must be at most 8192"):
             client.chat.completions.create(**CHAT, max_tokens=99999)
         response = httpx.post(url + "/chat/completions", json={**CHAT, "stream": True})
-        error = assert_openai_error(response, 500)
-        assert "the engine answered 500" in error["message"]
+        error = assert_openai_error(response, 502)
+        assert "the engine answered" in error["message"] and "boom" in error["message"]
 
 
 def test_api_key_guards_every_route_but_health(empty_workspace, scripted_upstream, monkeypatch):

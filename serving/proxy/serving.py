@@ -60,6 +60,22 @@ class Target:
     adapter: str | None
 
 
+def engine_error_parts(body: bytes) -> tuple[str, str | None]:
+    """The engine's own words (and the parameter it names) from an error body, whatever its
+    shape."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        payload = None
+    error = payload.get("error", payload) if isinstance(payload, dict) else payload
+    error = error if isinstance(error, dict) else {}
+    param = error.get("param") if isinstance(error.get("param"), str) else None
+    message = error.get("message")
+    if isinstance(message, str) and message.strip():
+        return message.strip()[:2000], param
+    return body.decode("utf-8", "replace").strip()[:2000] or "no details", param
+
+
 def lore_header(hits: list[Any]) -> str:
     """Comma-separated ids of the injected entries (header-safe)."""
     return ",".join(hit.entry_id.encode("ascii", "backslashreplace").decode() for hit in hits)
@@ -253,16 +269,12 @@ class InkwellServing:
     def _upstream_error(
         status: int, body: bytes, headers: dict[str, str], record: TraceRecord
     ) -> Response:
-        """Pass an engine error through with its status, in OpenAI's shape."""
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            payload = None
-        if not (isinstance(payload, dict) and isinstance(payload.get("error"), dict)):
-            text = body.decode("utf-8", "replace").strip()[:2000] or "no details"
-            message = payload.get("message", text) if isinstance(payload, dict) else text
-            payload = error_payload(status, f"the engine answered {status}: {message}")
+        """An engine error in OpenAI's shape. The engine's refusals (4xx) keep their status;
+        its own failures become 502 (or its 503/504), so a 500 always means the proxy."""
+        status = status if status < 500 or status in (502, 503, 504) else 502
+        message, param = engine_error_parts(body)
         record.error = f"engine answered {status}"
+        payload = error_payload(status, f"the engine answered: {message}", param=param)
         return Response(
             orjson.dumps(payload), status, headers=headers, media_type="application/json"
         )

@@ -67,6 +67,7 @@ class SSEPassthrough(Response):
         self.response = response
         self.upstream = upstream
         self.finished = False
+        self._done = False  # the last events the engine sent ended with [DONE]
         self.record = record
         self.sent_at = sent_at
         self.raw_headers = [(b"content-type", response.headers["content-type"].encode())]
@@ -121,6 +122,7 @@ class SSEPassthrough(Response):
                 events, pending = (data, b"") if end == len(data) else (data[:end], data[end:])
                 if _USAGE in events:
                     usage_events = events
+                self._done = events.rstrip().endswith(b"data: [DONE]")
                 await send({"type": "http.response.body", "body": events, "more_body": True})
         except httpx.HTTPError as exc:
             fault = self.upstream.fault(exc)
@@ -132,4 +134,15 @@ class SSEPassthrough(Response):
         if usage_events:
             self.record.tokens = usage_from_events(usage_events)
         self.finished = True
-        await send({"type": "http.response.body", "body": pending, "more_body": False})
+        await send(
+            {"type": "http.response.body", "body": self._ending(pending), "more_body": False}
+        )
+
+    def _ending(self, pending: bytes) -> bytes:
+        """What closes the stream: nothing more when the engine ended it properly, else an
+        error event (a stream that stops without [DONE], or in the middle of an event, is an
+        engine failure the editor must be able to show)."""
+        if not pending.strip() and self._done:
+            return b""
+        self.record.error = "engine stream ended without [DONE]"
+        return sse_error_event(502, "the engine's stream ended without [DONE]")
