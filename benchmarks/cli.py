@@ -257,3 +257,10 @@ def gate(
             out_dir=out,
         )
     typer.echo(f"results: {path}")
+
+
+@app.command("reliability")
+def reliability() -> None:
+    """The reliability suite's table: faults injected, kill points, fuzz cases, races, and
+    data lost / 5xx / unauthenticated engine requests (all must be 0)."""
+    run_benchmark("reliability")

@@ -25,6 +25,8 @@ SUITE = (
     "tests/test_rebuild_crash.py",
     "tests/test_adapter_integrity.py",
     "tests/test_bounds.py",
+    "tests/test_fuzz_proxy.py",
+    "tests/test_evaluation_resilience.py",
 )
 SECTIONS = {"faults": "faults injected", "kill_points": "kill points tried",
             "fuzz": "fuzz cases run", "races": "races run"}  # fmt: skip

@@ -40,6 +40,7 @@ EXPECTED = {
     "train_throughput": "Training throughput",
     "gate_benchmark": "The adapter gate",
     "continue_latency": "End-to-end latency through Continue",
+    "reliability": "Reliability: faults, kills, fuzzing, races",
 }
 
 # How the report runs a benchmark whose run() needs arguments (JSON-able keyword arguments).
