@@ -15,6 +15,7 @@ from serving.evaluation.generation import Sampling, generate
 from serving.evaluation.generation_cache import GenerationCache
 from serving.evaluation.prompts import EvalPrompt
 from serving.evaluation.results import EVALUATION_DIR, EvalSettings
+from tests.reliability_counts import record
 
 SAMPLING = Sampling(max_tokens=32, temperature=0.8, top_p=0.95)
 
@@ -34,6 +35,7 @@ def test_transient_engine_errors_are_retried(scripted_upstream) -> None:
         text = generate(client, prompt(0), "base", 0, 0, SAMPLING)
     assert text == "The rain came at last."
     assert len(scripted_upstream.received("/v1/chat/completions")) == 3
+    record("faults", "engine: 503 then 502 during evaluation (retried)", 2, server_errors=0)
 
 
 def test_a_refused_request_is_not_retried(scripted_upstream) -> None:
@@ -93,3 +95,4 @@ def test_a_killed_evaluation_resumes_from_its_generations(
     assert len(scripted_upstream.received("/v1/chat/completions")) == 3
     assert again.texts == first.texts
     assert len(GenerationCache(tmp_path / EVALUATION_DIR).texts) == 12
+    record("kill_points", "evaluation: killed while writing its generations", 1, data_lost=0)
