@@ -62,6 +62,12 @@ def plan_device(config: TrainConfig, cuda_available: bool | None = None) -> Devi
     if optim in _CUDA_ONLY_OPTIMS:
         notes.append(f"optimizer {optim} needs CUDA: using adamw_torch")
         optim = "adamw_torch"
+    threads, busy = cpu_threads(training.threads)
+    if busy:
+        notes.append(
+            f"other work keeps {busy} of {physical_cores()} cores busy: {threads} torch "
+            "thread(s), since threads that wait on each other are slower (training.threads)"
+        )
     if config.cpu is not None:
         notes.append(
             "no CUDA GPU: the config's cpu recipe applies (max_length "
@@ -76,8 +82,18 @@ def plan_device(config: TrainConfig, cuda_available: bool | None = None) -> Devi
         bf16=False,
         optim=optim,
         notes=notes,
-        threads=training.threads or physical_cores(),
+        threads=threads,
     )
+
+
+def cpu_threads(requested: int | None) -> tuple[int, int]:
+    """(torch threads, cores found busy): the requested count, else one per physical core
+    that the 1-minute load average leaves idle (at least one)."""
+    if requested:
+        return requested, 0
+    cores = physical_cores()
+    busy = min(cores - 1, round(os.getloadavg()[0]))
+    return max(1, cores - busy), max(0, busy)
 
 
 def physical_cores() -> int:

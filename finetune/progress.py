@@ -13,9 +13,10 @@ from finetune.config import TrainConfig
 from finetune.manifest import AdapterManifest
 from finetune.prepare import DataCard
 
-# Training tokens/s of LoRA on SmolLM2-135M (fp32, the CPU recipe) per physical core, measured
-# by benchmarks/voice.py on a shared 2-core EPYC; used until this machine has a run of its own.
-CPU_TOKENS_PER_S_PER_CORE = 12.0
+# Training tokens/s of LoRA on SmolLM2-135M (fp32, the CPU recipe) per physical core: 111
+# tokens/s were measured on a shared 2-core EPYC (benchmarks/voice.py speed); a conservative
+# share of it is used until this machine has a run of its own.
+CPU_TOKENS_PER_S_PER_CORE = 40.0
 REFERENCE_WEIGHT_BYTES = 538_000_000  # SmolLM2-135M in fp32 safetensors
 # An evaluation is a forward pass only: about a third of a training step's work per token.
 EVAL_COST = 1 / 3
@@ -70,6 +71,8 @@ def estimate(
     evaluations = 1 + steps // t.eval_steps
     eval_tokens = card.validation_examples * per_sequence * evaluations * EVAL_COST
     seconds = (steps * tokens_per_step + eval_tokens) / speed
+    if t.max_minutes and seconds > t.max_minutes * 60:
+        seconds, source = t.max_minutes * 60, f"{source}; training.max_minutes ends it sooner"
     return Estimate(steps, tokens_per_step, speed, source, seconds)
 
 
@@ -102,6 +105,26 @@ def _duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def time_limit(minutes: float):
+    """A TrainerCallback that ends training at the first step past `minutes` (a writer's
+    "train for an hour"), after an evaluation and a checkpoint, so the best one is kept."""
+    from transformers import TrainerCallback
+
+    class TimeLimit(TrainerCallback):
+        def __init__(self) -> None:
+            self.deadline = 0.0
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.deadline = time.monotonic() + minutes * 60
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if time.monotonic() >= self.deadline:
+                control.should_training_stop = True
+                control.should_evaluate = control.should_save = True
+
+    return TimeLimit()
 
 
 def training_progress():

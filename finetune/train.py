@@ -22,7 +22,7 @@ from finetune.device import DevicePlan, plan_device
 from finetune.errors import FinetuneError
 from finetune.manifest import AdapterManifest, LossPoint, package_versions
 from finetune.prepare import DataCard, PrepareError, dataset_fingerprint, prepare_dataset
-from finetune.progress import estimate, training_progress
+from finetune.progress import estimate, time_limit, training_progress
 from serving.foundation.atomic import fsync_dir, fsync_tree, write_json_atomic
 from serving.foundation.names import validate_name
 from serving.foundation.workspace import Workspace
@@ -331,6 +331,8 @@ def make_trainer(
     callbacks = []
     if t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
+    if t.max_minutes:
+        callbacks.append(time_limit(t.max_minutes))
     trainer = SFTTrainer(
         model=model,
         args=args,

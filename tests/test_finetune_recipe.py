@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from finetune.config import TrainConfigError, load_train_config
-from finetune.device import DevicePlan, plan_device
+from finetune.device import DevicePlan, physical_cores, plan_device
 from finetune.errors import FinetuneError
 from finetune.manifest import AdapterManifest
 from finetune.prepare import prepare_dataset
@@ -36,6 +36,13 @@ def test_without_cuda_the_default_is_the_cpu_recipe_and_set_still_wins(tmp_path:
     off = tmp_path / "off.yaml"
     off.write_text("cpu: null\n", encoding="utf-8")
     assert load_train_config(off, cuda=False).training.max_length == 2048
+
+
+def test_cpu_threads_are_the_configured_count_or_at_least_one():
+    config = load_train_config(None, ["training.threads=3"], cuda=False)
+    assert plan_device(config, cuda_available=False).threads == 3
+    plan = plan_device(load_train_config(None, cuda=False), cuda_available=False)
+    assert 1 <= plan.threads <= physical_cores()
 
 
 def test_a_typo_in_the_cpu_block_fails_on_a_gpu_machine_too(tmp_path: Path):

@@ -1,0 +1,144 @@
+"""The voice benchmark's figures: per variant and author the JSON the issue asks for
+(base_style, matching_style, matching_style_lower, other_style, own_text_style), the training
+curve, held-out NLL and best-of-n; Markdown and plots from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TARGET_MATCHING = 75.0
+TARGET_LOWER = 65.0
+TARGET_BASE = 35.0
+
+
+def summarise(results: dict[str, dict], params: dict) -> dict[str, Any]:
+    variants = {}
+    for label, result in results.items():
+        authors = {}
+        for author in params["authors"]:
+            authors[author] = author_figures(result, author, params["authors"])
+        variants[label] = {"overrides": result["overrides"], "authors": authors}
+    chosen = variants.get("default") or next(iter(variants.values()))
+    return {
+        "params": {k: v for k, v in params.items() if k != "engine_url"},
+        "authors": chosen["authors"],  # the shipped recipe's figures, per author
+        "variants": variants,
+        "targets": {"matching": TARGET_MATCHING, "lower": TARGET_LOWER, "base": TARGET_BASE},
+    }
+
+
+def author_figures(result: dict, author: str, authors: list[str]) -> dict[str, Any]:
+    other = next(a for a in authors if a != author)
+    figures: dict[str, Any] = {
+        "training": result["training"][author],
+        "scoring_4x300": result["scoring"][author]["scoring_4x300"],
+    }
+    trial = next((t for t in result.get("trials", []) if t["yardstick"] == author), None)
+    if trial is None:  # engine=False: no generations to score
+        return figures
+    figures.update(
+        base_style=trial["style"]["base"],
+        matching_style=trial["style"][author],
+        matching_style_lower=trial["style_interval"][author][0],
+        matching_style_upper=trial["style_interval"][author][1],
+        other_style=trial["style"][other],
+        own_text_style=trial["reference_style"],
+        nll=trial["nll"],
+        gate_promoted_matching=trial["gate_promoted_matching"],
+        best_of=result["best_of"][author],
+    )
+    figures["meets_targets"] = (
+        figures["matching_style"] >= TARGET_MATCHING
+        and figures["matching_style_lower"] >= TARGET_LOWER
+        and figures["base_style"] <= TARGET_BASE
+        and trial["gate_promoted_matching"]
+    )
+    return figures
+
+
+def markdown(figures: dict) -> str:
+    p = figures["params"]
+    lines = [
+        "# The voice: adapters on each author's held-out yardstick",
+        "",
+        f"Authors {', '.join(p['authors'])}; chapters of {p['chapter_words']} words, the last "
+        f"{p['held_out_chapters']} held out; {p['budget_minutes']} min training budget per "
+        f"adapter; {p['prompts']} prompts x {len(p['seeds'])} seeds x {p['new_tokens']} "
+        f"tokens; best-of-{p['best_of']} on {p['best_of_prompts']} prompts. Targets: matching "
+        f">= {TARGET_MATCHING:g} (95% lower bound >= {TARGET_LOWER:g}), base <= "
+        f"{TARGET_BASE:g}.",
+        "",
+        "| variant | author | steps | tokens/s | best eval loss | base | matching [95%] | other "
+        "| own text | gate | best-of gain | scoring 4x300 p50 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, variant in figures["variants"].items():
+        for author, f in variant["authors"].items():
+            lines.append(_row(label, author, f))
+    if "speed" in figures:
+        lines += ["", "## Training speed (same run)", "", *_speed_rows(figures["speed"])]
+    lines += [
+        "",
+        "Variants are `--set` overrides on the shipped config for this device: "
+        + "; ".join(
+            f"`{label}`: {' '.join(v['overrides']) or '(as shipped)'}"
+            for label, v in figures["variants"].items()
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def _row(label: str, author: str, f: dict) -> str:
+    t = f["training"]
+    cells = [label, author, str(t["steps"]), str(t.get("tokens_per_s")), str(t["best_eval_loss"])]
+    if "matching_style" in f:
+        best = f["best_of"]["gain"]
+        cells += [
+            f"{f['base_style']:.1f}",
+            f"{f['matching_style']:.1f} [{f['matching_style_lower']:.1f}, "
+            f"{f['matching_style_upper']:.1f}]",
+            f"{f['other_style']:.1f}",
+            f"{f['own_text_style']:.1f}",
+            "promoted" if f["gate_promoted_matching"] else "kept other",
+            f"{best['mean']:+.1f} (lower {best['low']:+.1f})",
+        ]
+    else:
+        cells += ["(no engine)"] * 6
+    cells.append(f"{f['scoring_4x300']['p50_ms']}")
+    return "| " + " | ".join(cells) + " |"
+
+
+def _speed_rows(speed: dict) -> list[str]:
+    rows = [
+        "| configuration | tokens/s | s/step | peak RSS MiB | tokens/s ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for c in speed["configs"]:
+        rows.append(
+            f"| {c['label']} | {c['tokens_per_s']} | {c['seconds_per_step']} "
+            f"| {c['peak_rss_mib']} | {c['ratios_vs_first']['tokens_per_s']} |"
+        )
+    load = speed["load_avg_1min"]
+    rows.append(f"\n1-minute load average {load['start']:.2f} at start, {load['end']:.2f} at end.")
+    return rows
+
+
+def plots(figures: dict) -> dict[str, Any]:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (label, variant) in enumerate(figures["variants"].items()):
+        for j, (author, f) in enumerate(variant["authors"].items()):
+            style = "-" if j == 0 else "--"
+            for key, marker in (("train_loss", "o"), ("eval_loss", "s")):
+                points = f["training"][key]
+                ax.plot(
+                    [q["step"] for q in points], [q["loss"] for q in points], style,
+                    marker=marker, color=f"C{i}", label=f"{label} {author} {key[:-5]}",
+                )  # fmt: skip
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (the author's tokens)")
+    ax.set_title("Training curves")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return {"training curves": fig}

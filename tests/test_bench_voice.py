@@ -1,0 +1,63 @@
+"""The voice benchmark's saved figures: per author the keys the issue names, read from the gate
+trial (no training or engine here: the trial and training dicts are in their real shape)."""
+
+from __future__ import annotations
+
+from benchmarks.voice_report import markdown, summarise
+
+TRAINING = {
+    "steps": 40, "best_eval_loss": 3.1, "tokens_per_s": 90.0,
+    "train_loss": [{"step": 5, "loss": 3.4}], "eval_loss": [{"step": 0, "loss": 3.6}],
+}  # fmt: skip
+SCORING = {"scoring_4x300": {"p50_ms": 21.0}}
+GAIN = {"mean": 6.0, "low": 2.5, "high": 9.0}
+
+
+def trial(author: str, other: str, matching: float, low: float) -> dict:
+    return {
+        "yardstick": author,
+        "style": {"base": 30.0, author: matching, other: 40.0},
+        "style_interval": {"base": [25, 35], author: [low, matching + 5], other: [35, 45]},
+        "nll": {"base": 3.5, author: 3.0, other: 3.4},
+        "reference_style": 95.0,
+        "gate_promoted_matching": True,
+    }
+
+
+def test_each_author_gets_the_five_style_figures_and_the_targets_are_checked():
+    result = {
+        "overrides": [],
+        "training": {"austen": TRAINING, "twain": TRAINING},
+        "scoring": {"austen": SCORING, "twain": SCORING},
+        "trials": [trial("austen", "twain", 80.0, 70.0), trial("twain", "austen", 74.0, 60.0)],
+        "best_of": {"austen": {"gain": GAIN}, "twain": {"gain": GAIN}},
+    }
+    params = {
+        "authors": ("austen", "twain"), "chapter_words": 1500, "held_out_chapters": 3,
+        "budget_minutes": 60, "prompts": 24, "seeds": (0, 1), "new_tokens": 256,
+        "best_of": 4, "best_of_prompts": 12, "engine_url": None,
+    }  # fmt: skip
+    figures = summarise({"default": result}, params)
+    austen = figures["authors"]["austen"]
+    assert (austen["base_style"], austen["matching_style"], austen["matching_style_lower"]) == (
+        30.0, 80.0, 70.0,
+    )  # fmt: skip
+    assert (austen["other_style"], austen["own_text_style"]) == (40.0, 95.0)
+    assert austen["meets_targets"] and not figures["authors"]["twain"]["meets_targets"]
+    assert "80.0 [70.0, 85.0]" in markdown(figures)
+
+
+def test_without_an_engine_only_training_and_scoring_are_reported():
+    result = {
+        "overrides": ["lora.r=64"],
+        "training": {"austen": TRAINING, "twain": TRAINING},
+        "scoring": {"austen": SCORING, "twain": SCORING},
+    }
+    params = {
+        "authors": ("austen", "twain"), "chapter_words": 1500, "held_out_chapters": 3,
+        "budget_minutes": 1, "prompts": 3, "seeds": (0,), "new_tokens": 48, "best_of": 4,
+        "best_of_prompts": 2,
+    }  # fmt: skip
+    figures = summarise({"r64 a128": result}, params)
+    assert "matching_style" not in figures["authors"]["austen"]
+    assert "(no engine)" in markdown(figures) and "lora.r=64" in markdown(figures)
