@@ -143,16 +143,16 @@ def train_voice(
 
     run_dir = ws.adapters_dir / f"{author}-lora"
     if not (run_dir / "manifest.json").is_file():
-        sets = [*overrides, f"training.max_minutes={budget_minutes}"]
-        config = load_train_config(TRAIN_CONFIG, sets)
+        unbounded = load_train_config(TRAIN_CONFIG, overrides)
         book = BookPaths.of(ws, author)
-        base = ensure_base_model(config.base_model)
-        card = ensure_dataset(config, book, base, print)
-        plan = plan_device(config)
-        expected = estimate(config, card, plan.device, plan.threads, base, ws.adapters_dir)
+        base = ensure_base_model(unbounded.base_model)
+        card = ensure_dataset(unbounded, book, base, print)
+        plan = plan_device(unbounded)
+        expected = estimate(unbounded, card, plan.device, plan.threads, base, ws.adapters_dir)
         steps = None
         if expected.seconds and expected.seconds > budget_minutes * 60:
             steps = max(1, int(expected.steps * budget_minutes * 60 / expected.seconds))
+        sets = [*overrides, f"training.max_minutes={budget_minutes}"]
         config = load_train_config(TRAIN_CONFIG, sets, max_steps=steps)
         train(config, book, run_name=run_dir.name, progress=progress, say=print)
     manifest = AdapterManifest.load(run_dir)

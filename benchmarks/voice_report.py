@@ -90,7 +90,14 @@ def markdown(figures: dict) -> str:
 
 def _row(label: str, author: str, f: dict) -> str:
     t = f["training"]
-    cells = [label, author, str(t["steps"]), str(t.get("tokens_per_s")), str(t["best_eval_loss"])]
+    loss = t["best_eval_loss"]
+    cells = [
+        label,
+        author,
+        str(t["steps"]),
+        str(t.get("tokens_per_s")),
+        f"{loss:.4f}" if loss else "n/a",
+    ]
     if "matching_style" in f:
         best = f["best_of"]["gain"]
         cells += [

@@ -25,7 +25,7 @@ def test_without_cuda_the_default_is_the_cpu_recipe_and_set_still_wins(tmp_path:
     cpu = load_train_config(None, cuda=False)
     assert gpu.max_length == 2048 and gpu.gradient_checkpointing
     t = cpu.training
-    assert t.max_length <= 640 and not t.gradient_checkpointing
+    assert t.max_length <= 768 and not t.gradient_checkpointing
     assert t.batch_size * t.gradient_accumulation_steps <= 4
     assert cpu.data.chunk_max_tokens + cpu.data.context_tokens < t.max_length
     # What the recipe does not name comes from the main sections; --set wins over both.
@@ -112,7 +112,8 @@ def test_the_estimate_counts_steps_and_prefers_this_machines_last_run(
         params=config.data, author="demo",
     )  # fmt: skip
     t = config.training
-    steps = math.ceil(card.train_examples / t.batch_size) * int(t.epochs)
+    per_step = t.batch_size * t.gradient_accumulation_steps  # sequences an optimizer step sees
+    steps = math.ceil(card.train_examples / per_step) * int(t.epochs)
     prior = estimate(config, card, "cpu", 2, base_model_path, ws.adapters_dir)
     assert prior.steps == steps and prior.seconds and "prior" in prior.source
     assert f"{steps} steps" in prior.describe()
