@@ -1,7 +1,8 @@
 """The engine dies under a full house: every open stream ends cleanly, the proxy stays up, and it
 serves again as soon as the engine is back. (test_proxy_faults.py covers one stream dying; this
-is the many-writers case.) The engine is the scripted STAND-IN (benchmarks/harness/stand_in_engine.py),
-killed for real (os._exit in its process) in the middle of the streams."""
+is the many-writers case.) The engine is the scripted STAND-IN
+(benchmarks/harness/stand_in_engine.py), killed for real (os._exit in its process) in the
+middle of the streams."""
 
 from __future__ import annotations
 

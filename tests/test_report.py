@@ -20,8 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from benchmarks.overview.build import build_overview
 from benchmarks.harness.results import write_results
+from benchmarks.overview.build import build_overview
 
 MACHINE = {"cpu": "Test CPU 9000", "cores": 2, "ram_gib": 7.7, "gpu": None, "python": "3.11.9",
            "torch": "2.13.0", "platform": "Linux-test"}  # fmt: skip
