@@ -264,3 +264,28 @@ def reliability() -> None:
     """The reliability suite's table: faults injected, kill points, fuzz cases, races, and
     data lost / 5xx / unauthenticated engine requests (all must be 0)."""
     run_benchmark("reliability")
+
+
+@app.command("voice")
+def voice(
+    budget_minutes: Annotated[
+        float, typer.Option(min=1, help="Training time per author and recipe variant.")
+    ] = 60.0,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(help="Recipe variant to train (repeatable; see benchmarks/voice.py)."),
+    ] = None,
+    engine: Annotated[
+        bool, typer.Option("--engine/--no-engine", help="Generate and gate on the vLLM engine.")
+    ] = True,
+    engine_url: StartedEngineOpt = None,
+) -> None:
+    """Do the adapters write in the author's band? Base, matching, other-author and own-text
+    style scores per author and recipe, with intervals, NLL, the gate and best-of-n."""
+    run_benchmark(
+        "voice",
+        budget_minutes=budget_minutes,
+        variants=tuple(variant or ("default",)),
+        engine=engine,
+        engine_url=engine_url,
+    )
