@@ -166,10 +166,7 @@ def build_workspace(root: Path, chunks: int) -> tuple[Any, int, list[str]]:
     if not (root / "inkwell.yaml").exists():
         init_workspace(root, demo=True)
     # The cap must sit above the 64 benchmark clients, or the proxy rightly answers 429.
-    config_path = root / "inkwell.yaml"
-    config = yaml.safe_load(config_path.read_text()) or {}
-    config.setdefault("server", {})["max_concurrency"] = 2 * max(CONCURRENCY)
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    set_options(root, {"server": {"max_concurrency": 2 * max(CONCURRENCY)}})
     ws = Workspace.load(root)
     entries = synthetic_lore(chunks)
     wanted = set()

@@ -68,13 +68,13 @@ def score_cmd(
 ) -> None:
     """Score texts 0-100 against the author profile, with the per-part breakdown."""
     from serving.cli.errors import user_errors
-    from serving.evaluation.yardstick import profile_path, workspace_judge
+    from serving.evaluation.yardstick import workspace_judge
     from serving.foundation.workspace import Workspace
     from stylometry import AuthorProfile, read_text, score
 
     with user_errors():
         ws = Workspace.load(workspace) if profile_file is None or judge_url else None
-        prof = AuthorProfile.load(profile_file or profile_path(ws))
+        prof = AuthorProfile.load(profile_file or ws.style_profile_path)
         judge = workspace_judge(ws, judge_url, judge_model, judge_key_env) if ws else None
         reports = [(f, score(read_text(f), prof, judge=judge)) for f in files]
     if as_json:

@@ -13,6 +13,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
+from serving.foundation.atomic import fsync_dir
 from serving.foundation.errors import WorkspaceError
 from serving.foundation.workspace import Workspace
 
@@ -61,12 +62,4 @@ def write_engine_key(ws: Workspace, key: str, *, replace: bool = True) -> None:
                 os.link(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)

@@ -19,10 +19,6 @@ class StyleSetupError(InkwellError):
     """A workspace that cannot build a style yardstick (no chapters, no reference corpus)."""
 
 
-def profile_path(ws: Workspace) -> Path:
-    return ws.state_dir / "style" / "profile.json"
-
-
 def reference_dir(ws: Workspace, reference: Path | None = None) -> Path:
     """The impostor corpus (DIR/<author>/*.txt): --reference, else style.reference_corpus."""
     if reference is not None:
@@ -62,7 +58,7 @@ def build_workspace_profile(
     ]
     built = build_profile(training, ws.root.name, mode or ws.config.style.profile, progress=True)
     calibrated = calibrate(built, training + held, impostors, progress=True)
-    path = calibrated.save(profile_path(ws))
+    path = calibrated.save(ws.style_profile_path)
     scores = [(p.name, score(t, calibrated)) for p, t in zip(held_paths, held, strict=True)]
     return BuiltProfile(profile=calibrated, path=path, held_out_scores=scores)
 
