@@ -107,7 +107,7 @@ def component_check(by_words: dict[int, dict]) -> dict:
 
 
 def _markdown(figures: dict) -> str:
-    from benchmarks.stylometry_report import calibration_table, length_table
+    from benchmarks.stylometry_page import calibration_table, length_table
 
     parts = [
         "# Stylometry: attribution and verification by text length\n",
@@ -161,7 +161,7 @@ def run(
 ) -> dict:
     """Run both protocols at every length, the speed checks and the judge; write the report."""
     from benchmarks.harness.results import write_results
-    from benchmarks.stylometry_report import accuracy_plot, reliability_plot
+    from benchmarks.stylometry_page import accuracy_plot, reliability_plot
 
     lengths = parse_words(words)
     data = _corpus(corpus, lengths, mode, progress)

@@ -23,7 +23,7 @@ from typing import Any
 from benchmarks import gate_benchmark as gate
 from benchmarks import voice_best_of
 from benchmarks.harness.results import write_results
-from benchmarks.voice_report import markdown, plots, summarise
+from benchmarks.voice_page import markdown, plots, summarise
 
 NAME = "voice"
 TRAIN_CONFIG = gate.REPO / "configs" / "lora_style_transfer.yaml"

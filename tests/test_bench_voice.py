@@ -3,7 +3,7 @@ trial (no training or engine here: the trial and training dicts are in their rea
 
 from __future__ import annotations
 
-from benchmarks.voice_report import markdown, summarise
+from benchmarks.voice_page import markdown, summarise
 
 TRAINING = {
     "steps": 40, "best_eval_loss": 3.1, "tokens_per_s": 90.0,
