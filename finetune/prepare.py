@@ -12,12 +12,13 @@ import json
 import random
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 from tqdm.auto import tqdm
 
-from finetune.chunking import split_chapter, tail_excerpt
+from finetune.chunking import ChapterText, CountTokens, split_chapter, tail_excerpt
 from finetune.config import DataConfig
 from finetune.errors import FinetuneError
 from finetune.prompts import approx_words, chat_messages, writing_instruction
@@ -141,6 +142,51 @@ def prepare_dataset(
     import stylometry
 
     params = params or DataConfig()
+    training = _training_chapters(chapters, held_out)
+    texts = _read_chapters(training)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path))
+    count_tokens = _token_counter(tokenizer)
+    split, skipped = _split_chapters(texts, count_tokens, params)
+    profile = stylometry.build_profile([texts[p] for p in split], author)
+    system = stylometry.describe_style(profile)
+    examples = _examples(split, system, count_tokens, params)
+    train_rows, val_rows = _validation_split(examples.records, params)
+
+    data_hash = _write_split(out_dir, train_rows, val_rows)
+
+    records = examples.records
+    answers = [r["messages"][-1]["content"] for r in records]
+    card = DataCard(
+        author=author,
+        base_model=base_model,
+        params=params,
+        fingerprint=dataset_fingerprint(training, held_out, params, author, base_model),
+        data_hash=data_hash,
+        system_prompt=system,
+        training_chapters=[p.name for p in split],
+        held_out_chapters=[p.name for p in held_out],
+        skipped=skipped,
+        passages=len(records) + examples.duplicates,
+        duplicates_removed=examples.duplicates,
+        train_examples=len(train_rows),
+        validation_examples=len(val_rows),
+        assistant_tokens=TokenStats.of(count_tokens(answers)),
+        example_tokens=TokenStats.of(_example_lengths(tokenizer, records)),
+    )
+    card.save(out_dir)
+    return card
+
+
+@dataclass(frozen=True)
+class _Examples:
+    """The chat examples of a dataset, and how many repeated passages were left out."""
+
+    records: list[dict]
+    duplicates: int
+
+
+def _training_chapters(chapters: Sequence[Path], held_out: Sequence[Path]) -> list[Path]:
+    """The chapters less the held-out ones, which must never reach the training data."""
     held = {p.resolve() for p in held_out}
     training = [p for p in chapters if p.resolve() not in held]
     if not training:
@@ -148,6 +194,14 @@ def prepare_dataset(
             "no chapters to train on: every chapter is held out "
             f"({', '.join(p.name for p in held_out) or 'none found'})"
         )
+    return training
+
+
+def _read_chapters(training: list[Path]) -> dict[Path, str]:
+    """Every chapter's text; the error names every chapter that cannot be read, not only the
+    first."""
+    import stylometry
+
     texts, unreadable = {}, []
     for path in training:
         try:
@@ -156,16 +210,25 @@ def prepare_dataset(
             unreadable.append(f"{path}: {exc}")
     if unreadable:
         raise PrepareError("cannot read these chapters:\n  " + "\n  ".join(unreadable))
+    return texts
 
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path))
 
+def _token_counter(tokenizer) -> CountTokens:
     def count_tokens(pieces: list[str]) -> list[int]:
         return [len(ids) for ids in tokenizer(pieces, add_special_tokens=False)["input_ids"]]
 
+    return count_tokens
+
+
+def _split_chapters(
+    texts: dict[Path, str], count_tokens: CountTokens, params: DataConfig
+) -> tuple[dict[Path, ChapterText], list[ChapterProblem]]:
+    """Each chapter cut into passages; chapters shorter than one passage are set aside with
+    the reason, and none left is an error."""
     split, skipped = {}, []
-    for path in tqdm(training, desc="Chunking chapters", unit="chapter"):
+    for path, text in tqdm(texts.items(), desc="Chunking chapters", unit="chapter"):
         chapter = split_chapter(
-            texts[path], count_tokens, params.chunk_min_tokens, params.chunk_max_tokens
+            text, count_tokens, params.chunk_min_tokens, params.chunk_max_tokens
         )
         if chapter.total_tokens < params.chunk_min_tokens:
             skipped.append(
@@ -182,10 +245,14 @@ def prepare_dataset(
             "no chapter is long enough for one passage:\n  "
             + "\n  ".join(f"{p.path}: {p.problem}" for p in skipped)
         )
+    return split, skipped
 
-    profile = stylometry.build_profile([texts[p] for p in split], author)
-    system = stylometry.describe_style(profile)
 
+def _examples(
+    split: dict[Path, ChapterText], system: str, count_tokens: CountTokens, params: DataConfig
+) -> _Examples:
+    """One example per passage, quoting the end of the passage before it; a passage seen
+    before (ignoring case and spacing) is left out, so validation never repeats training."""
     records, seen, duplicates = [], set(), 0
     for path, chapter in split.items():
         previous = None
@@ -219,43 +286,37 @@ def prepare_dataset(
             f"only {len(records)} passage(s) from {len(split)} chapter(s): at least 2 are needed "
             "(one for validation); add chapters or lower data.chunk_min_tokens"
         )
+    return _Examples(records=records, duplicates=duplicates)
 
+
+def _validation_split(records: list[dict], params: DataConfig) -> tuple[list[dict], list[dict]]:
+    """A seeded random share of the examples for validation (at least one); both parts keep
+    the examples' order."""
     order = list(range(len(records)))
     random.Random(params.seed).shuffle(order)
     n_val = max(1, round(len(records) * params.validation_fraction))
     val_ids = set(order[:n_val])
     train_rows = [r for i, r in enumerate(records) if i not in val_ids]
     val_rows = [r for i, r in enumerate(records) if i in val_ids]
+    return train_rows, val_rows
 
+
+def _write_split(out_dir: Path, train_rows: list[dict], val_rows: list[dict]) -> str:
+    """Write both JSONL files; the hash of what was written, for the card and manifests."""
     out_dir.mkdir(parents=True, exist_ok=True)
     train_text = _jsonl(train_rows)
     val_text = _jsonl(val_rows)
     write_text_atomic(out_dir / TRAIN_FILE, train_text)
     write_text_atomic(out_dir / VALIDATION_FILE, val_text)
+    return hashlib.sha256((train_text + "\0" + val_text).encode()).hexdigest()
 
-    answers = [r["messages"][-1]["content"] for r in records]
+
+def _example_lengths(tokenizer, records: list[dict]) -> list[int]:
+    """Each example's tokens under the chat template, as the trainer will see it."""
     full_ids = tokenizer.apply_chat_template(
         [r["messages"] for r in records], tokenize=True, return_dict=True
     )["input_ids"]
-    card = DataCard(
-        author=author,
-        base_model=base_model,
-        params=params,
-        fingerprint=dataset_fingerprint(training, held_out, params, author, base_model),
-        data_hash=hashlib.sha256((train_text + "\0" + val_text).encode()).hexdigest(),
-        system_prompt=system,
-        training_chapters=[p.name for p in split],
-        held_out_chapters=[p.name for p in held_out],
-        skipped=skipped,
-        passages=len(records) + duplicates,
-        duplicates_removed=duplicates,
-        train_examples=len(train_rows),
-        validation_examples=len(val_rows),
-        assistant_tokens=TokenStats.of(count_tokens(answers)),
-        example_tokens=TokenStats.of([len(ids) for ids in full_ids]),
-    )
-    card.save(out_dir)
-    return card
+    return [len(ids) for ids in full_ids]
 
 
 def _jsonl(rows: list[dict]) -> str:

@@ -59,6 +59,28 @@ class BookPaths:
         )
 
 
+@dataclass(frozen=True)
+class Run:
+    """What one training run needs once it is named, its device planned and its base model
+    and data at hand: the steps of `_train_in` read it instead of a dozen parameters."""
+
+    name: str
+    config: TrainConfig
+    plan: DevicePlan
+    base: Path
+    card: DataCard
+    book: BookPaths
+    tmp_dir: Path
+    final_dir: Path
+    resume: bool
+    progress: bool
+    say: Say
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.tmp_dir / CHECKPOINTS_DIR
+
+
 def ensure_dataset(
     config: TrainConfig, book: BookPaths, tokenizer_path: Path, say: Say
 ) -> DataCard:
@@ -98,37 +120,49 @@ def train(
     say: Say = print,
 ) -> Path:
     """Train one adapter and return its finished folder `<adapters_dir>/<run>/`."""
+    run = _start_run(config, book, run_name, resume, progress, say)
+    try:
+        return _train_in(run)
+    except BaseException:
+        say(f"training stopped; continue it with `inkwell train --resume --run {run.name}`")
+        raise
+
+
+def _start_run(
+    config: TrainConfig,
+    book: BookPaths,
+    run_name: str | None,
+    resume: bool,
+    progress: bool,
+    say: Say,
+) -> Run:
+    """Check that the run may start (or continue) before the slow parts, then fetch the base
+    model and the data and record what the run was started with."""
     plan = plan_device(config)
     name = validate_name(run_name or _default_run_name(plan, book.adapters_dir, resume), "run name")
     final_dir = book.adapters_dir / name
     tmp_dir = book.adapters_dir / f"{TMP_PREFIX}{name}"
-    if final_dir.exists():
-        raise TrainError(
-            f"{final_dir}: an adapter named {name!r} already exists; choose another --run"
-        )
-    if resume:
-        started = _check_resumable(tmp_dir, config, name)
-    elif tmp_dir.exists():
-        raise TrainError(
-            f"{tmp_dir}: an interrupted run named {name!r} exists; continue it with "
-            f"`inkwell train --resume --run {name}` or delete that folder"
-        )
+    started = _check_run_folders(final_dir, tmp_dir, config, name, resume)
     say(f"training {plan.method} on {plan.device} ({plan.device_name}), run {name!r}")
     for note in plan.notes:
         say(f"note: {note}")
 
     base = ensure_base_model(config.base_model)
     card = ensure_dataset(config, book, base, say)
-    if resume and started["data_hash"] != card.data_hash:
-        raise TrainError(
-            f"the training data changed since run {name!r} started; it cannot be resumed "
-            f"(delete {tmp_dir} and train a new run)"
-        )
-    if card.example_tokens.max > config.training.max_length:
-        say(
-            f"note: the longest examples ({card.example_tokens.max} tokens) exceed "
-            f"training.max_length ({config.training.max_length}); their ends are cut"
-        )
+    run = Run(
+        name=name,
+        config=config,
+        plan=plan,
+        base=base,
+        card=card,
+        book=book,
+        tmp_dir=tmp_dir,
+        final_dir=final_dir,
+        resume=resume,
+        progress=progress,
+        say=say,
+    )
+    _check_data(run, started)
     expected = estimate(config, card, plan.device, plan.threads, base, book.adapters_dir)
     say(f"estimated: {expected.describe()}")
     if not resume:
@@ -137,76 +171,129 @@ def train(
             tmp_dir / RUN_STATE_FILE,
             {"config": config.model_dump(mode="json"), "data_hash": card.data_hash},
         )
+    return run
 
-    try:
-        return _train_in(
-            tmp_dir, final_dir, name, config, plan, base, card, book, resume, progress, say
+
+def _check_run_folders(
+    final_dir: Path, tmp_dir: Path, config: TrainConfig, name: str, resume: bool
+) -> dict | None:
+    """Refuse a name already taken by an adapter or by an interrupted run (unless resuming
+    it); a resumed run's recorded start state."""
+    if final_dir.exists():
+        raise TrainError(
+            f"{final_dir}: an adapter named {name!r} already exists; choose another --run"
         )
-    except BaseException:
-        say(f"training stopped; continue it with `inkwell train --resume --run {name}`")
-        raise
+    if resume:
+        return _check_resumable(tmp_dir, config, name)
+    if tmp_dir.exists():
+        raise TrainError(
+            f"{tmp_dir}: an interrupted run named {name!r} exists; continue it with "
+            f"`inkwell train --resume --run {name}` or delete that folder"
+        )
+    return None
 
 
-def _train_in(
-    tmp_dir: Path,
-    final_dir: Path,
-    name: str,
-    config: TrainConfig,
-    plan: DevicePlan,
-    base: Path,
-    card: DataCard,
-    book: BookPaths,
-    resume: bool,
-    progress: bool,
-    say: Say,
-) -> Path:
-    if plan.threads is not None:
+def _check_data(run: Run, started: dict | None) -> None:
+    """A resumed run must see the data it started on; examples longer than max_length are
+    worth a note, since their ends are cut."""
+    if started is not None and started["data_hash"] != run.card.data_hash:
+        raise TrainError(
+            f"the training data changed since run {run.name!r} started; it cannot be resumed "
+            f"(delete {run.tmp_dir} and train a new run)"
+        )
+    longest, max_length = run.card.example_tokens.max, run.config.training.max_length
+    if longest > max_length:
+        run.say(
+            f"note: the longest examples ({longest} tokens) exceed "
+            f"training.max_length ({max_length}); their ends are cut"
+        )
+
+
+def _train_in(run: Run) -> Path:
+    """Train in the run's temporary folder, save the adapter and its manifest there, then
+    give it its final name."""
+    if run.plan.threads is not None:
         import torch
 
-        torch.set_num_threads(plan.threads)
-    model, tokenizer = load_base(base, plan, config.quantization)
-    train_rows = read_jsonl(book.data_dir / card.train_file)
-    eval_rows = read_jsonl(book.data_dir / card.validation_file)
+        torch.set_num_threads(run.plan.threads)
+    trainer, tokenizer = _trainer_for(run)
+    checkpoint = _resume_point(run)
+    started = time.monotonic()
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    wall = time.monotonic() - started
+
+    _save_adapter(run, trainer.model, tokenizer)
+    _manifest(run, trainer.state, wall, checkpoint).save(run.tmp_dir)
+    _complete(run)
+    state = trainer.state
+    best = "n/a" if state.best_metric is None else f"{state.best_metric:.4f}"
+    run.say(
+        f"adapter {run.name!r}: {state.global_step} steps in {wall:.0f} s, best eval loss {best}"
+    )
+    return run.final_dir
+
+
+def _trainer_for(run: Run):
+    """The base model, its tokenizer and a trainer on the prepared data, refusing data of
+    which max_length leaves nothing to learn from."""
+    model, tokenizer = load_base(run.base, run.plan, run.config.quantization)
+    train_rows = read_jsonl(run.book.data_dir / run.card.train_file)
+    eval_rows = read_jsonl(run.book.data_dir / run.card.validation_file)
     trainer = make_trainer(
-        model, tokenizer, train_rows, eval_rows, config, plan, tmp_dir / CHECKPOINTS_DIR, progress
+        model,
+        tokenizer,
+        train_rows,
+        eval_rows,
+        run.config,
+        run.plan,
+        run.checkpoints,
+        run.progress,
     )
     kept = len(trainer.train_dataset)
     if kept == 0 or len(trainer.eval_dataset) == 0:
         split = "training" if kept == 0 else "validation"
         raise TrainError(
-            f"training.max_length ({config.training.max_length}) leaves no room for an answer "
-            f"token after the prompt in any {split} example; raise it or lower "
+            f"training.max_length ({run.config.training.max_length}) leaves no room for an "
+            f"answer token after the prompt in any {split} example; raise it or lower "
             "data.context_tokens"
         )
     if kept < len(train_rows):
-        say(
+        run.say(
             f"note: {len(train_rows) - kept} examples had no answer token within "
             "max_length: dropped"
         )
+    return trainer, tokenizer
 
-    checkpoint = _last_complete_checkpoint(tmp_dir / CHECKPOINTS_DIR) if resume else None
-    resumed_from = None
+
+def _resume_point(run: Run) -> Path | None:
+    """The checkpoint a resumed run continues from; None starts from step 0."""
+    checkpoint = _last_complete_checkpoint(run.checkpoints) if run.resume else None
     if checkpoint is not None:
-        resumed_from = int(checkpoint.name.rsplit("-", 1)[1])
-        say(f"resuming from {checkpoint.name}")
-    elif resume:
-        say("no complete checkpoint yet: starting this run from step 0")
-    started = time.monotonic()
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    wall = time.monotonic() - started
+        run.say(f"resuming from {checkpoint.name}")
+    elif run.resume:
+        run.say("no complete checkpoint yet: starting this run from step 0")
+    return checkpoint
 
-    state = trainer.state
+
+def _save_adapter(run: Run, peft_model, tokenizer) -> None:
+    """The adapter weights and tokenizer, pointing at the local base model."""
+    peft_model.peft_config["default"].base_model_name_or_path = str(run.base)
+    peft_model.save_pretrained(str(run.tmp_dir))
+    tokenizer.save_pretrained(str(run.tmp_dir))
+
+
+def _manifest(run: Run, state, wall: float, checkpoint: Path | None) -> AdapterManifest:
+    """What the adapter was trained on and how; speed counts only this session's steps and
+    tokens when the run resumed."""
+    config, plan, card = run.config, run.plan, run.card
+    resumed_from = _step_of(checkpoint) if checkpoint is not None else None
     tokens = state.num_input_tokens_seen - _tokens_at(checkpoint)
-    peft_model = trainer.model
-    peft_model.peft_config["default"].base_model_name_or_path = str(base)
-    peft_model.save_pretrained(str(tmp_dir))
-    tokenizer.save_pretrained(str(tmp_dir))
     trained_steps = state.global_step - (resumed_from or 0)
-    manifest = AdapterManifest(
-        run=name,
-        base_model=str(base),
+    return AdapterManifest(
+        run=run.name,
+        base_model=str(run.base),
         base_model_name=config.base_model,
-        base_model_hash=base_model_hash(base),
+        base_model_hash=base_model_hash(run.base),
         data_hash=card.data_hash,
         data_card=card.model_dump(mode="json", exclude={"system_prompt"}),
         system_prompt=card.system_prompt,
@@ -230,16 +317,17 @@ def _train_in(
         versions=package_versions(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    manifest.save(tmp_dir)
-    if not config.training.keep_checkpoints:
-        shutil.rmtree(tmp_dir / CHECKPOINTS_DIR, ignore_errors=True)
-    (tmp_dir / RUN_STATE_FILE).unlink(missing_ok=True)
-    fsync_tree(tmp_dir)  # the weights are on disk before the name says the run is complete
-    tmp_dir.replace(final_dir)
-    fsync_dir(final_dir.parent)
-    best = "n/a" if state.best_metric is None else f"{state.best_metric:.4f}"
-    say(f"adapter {name!r}: {state.global_step} steps in {wall:.0f} s, best eval loss {best}")
-    return final_dir
+
+
+def _complete(run: Run) -> None:
+    """Drop what only an interrupted run needs, then rename the folder: the final name
+    appears only over weights already on disk."""
+    if not run.config.training.keep_checkpoints:
+        shutil.rmtree(run.checkpoints, ignore_errors=True)
+    (run.tmp_dir / RUN_STATE_FILE).unlink(missing_ok=True)
+    fsync_tree(run.tmp_dir)
+    run.tmp_dir.replace(run.final_dir)
+    fsync_dir(run.final_dir.parent)
 
 
 def load_base(base: Path, plan: DevicePlan, quantization: QuantizationConfig):
@@ -278,12 +366,31 @@ def make_trainer(
 ):
     """An SFTTrainer on prompt/completion pairs: the loss counts only the author's text
     (the assistant turn), never the style prompt or the quoted context."""
-    from peft import LoraConfig
-    from transformers import EarlyStoppingCallback
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
+
+    trainer = SFTTrainer(
+        model=model,
+        args=_sft_args(config, plan, output_dir, progress),
+        train_dataset=prompt_completion_dataset(train_rows),
+        eval_dataset=prompt_completion_dataset(eval_rows),
+        processing_class=tokenizer,
+        peft_config=_lora_config(config),
+        callbacks=_stop_callbacks(config),
+    )
+    if progress:  # one bar with tokens/s and the loss instead of transformers' own
+        from transformers.trainer_callback import ProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(training_progress())
+    return trainer
+
+
+def _sft_args(config: TrainConfig, plan: DevicePlan, output_dir: Path, progress: bool):
+    """The trainer's settings from the config's training section and the device plan."""
+    from trl import SFTConfig
 
     t = config.training
-    args = SFTConfig(
+    return SFTConfig(
         output_dir=str(output_dir),
         max_length=t.max_length,
         completion_only_loss=True,
@@ -320,7 +427,12 @@ def make_trainer(
         include_num_input_tokens_seen="non_padding",
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
     )
-    peft_config = LoraConfig(
+
+
+def _lora_config(config: TrainConfig):
+    from peft import LoraConfig
+
+    return LoraConfig(
         r=config.lora.r,
         lora_alpha=config.lora.alpha,
         lora_dropout=config.lora.dropout,
@@ -328,26 +440,19 @@ def make_trainer(
         bias="none",
         task_type="CAUSAL_LM",
     )
+
+
+def _stop_callbacks(config: TrainConfig) -> list:
+    """Early stopping and the time budget, where the config asks for them."""
+    from transformers import EarlyStoppingCallback
+
+    t = config.training
     callbacks = []
     if t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
     if t.max_minutes:
         callbacks.append(time_limit(t.max_minutes))
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=prompt_completion_dataset(train_rows),
-        eval_dataset=prompt_completion_dataset(eval_rows),
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=callbacks,
-    )
-    if progress:  # one bar with tokens/s and the loss instead of transformers' own
-        from transformers.trainer_callback import ProgressCallback
-
-        trainer.remove_callback(ProgressCallback)
-        trainer.add_callback(training_progress())
-    return trainer
+    return callbacks
 
 
 def prompt_completion_dataset(rows: list[dict]):
@@ -427,8 +532,13 @@ def _last_complete_checkpoint(checkpoints: Path) -> Path | None:
     saving) is removed so the trainer neither loads nor rotates it."""
     found = sorted(
         (p for p in checkpoints.glob("checkpoint-*") if p.name.rsplit("-", 1)[1].isdigit()),
-        key=lambda p: int(p.name.rsplit("-", 1)[1]),
+        key=_step_of,
     )
     while found and not (found[-1] / "trainer_state.json").is_file():
         shutil.rmtree(found.pop())
     return found[-1] if found else None
+
+
+def _step_of(checkpoint: Path) -> int:
+    """The optimizer step a `checkpoint-<step>` folder was saved at."""
+    return int(checkpoint.name.rsplit("-", 1)[1])
