@@ -280,8 +280,23 @@ def index_open_time(root: Path, runs: int = 3) -> dict[str, float]:
 
 
 def _markdown(figures: dict[str, Any]) -> str:
-    scores = figures["quality"]["scores"]
+    default = figures["backends"][figures["default_backend"]]
     lines = [
+        *_intro_markdown(figures),
+        *_backends_markdown(figures["backends"], figures["default_backend"]),
+        *_modes_markdown(figures["quality"]["scores"], figures["default_backend"]),
+        *_injected_markdown(figures["quality"]["scores"]["injected_recall"]),
+        *_misses_markdown(figures["quality"]["misses"]["hybrid"]),
+        *_sweep_markdown(default["sweep"]),
+    ]
+    if figures.get("latency"):
+        lines += _latency_markdown(figures["latency"])
+    return "\n".join(lines)
+
+
+def _intro_markdown(figures: dict[str, Any]) -> list[str]:
+    """What was measured and the targets it is held to."""
+    return [
         "# Retrieval quality",
         "",
         f"{figures['questions']} questions over the demo book's lore "
@@ -291,6 +306,12 @@ def _markdown(figures: dict[str, Any]) -> str:
         f"recall@5 >= {TARGET_HYBRID_RECALL_AT_5}, paraphrase injected >= "
         f"{TARGET_PARAPHRASE_INJECTED}, query embedding <= {TARGET_QUERY_EMBEDDING_CPU_MS} ms "
         f"CPU p50 on one thread, index open <= {TARGET_INDEX_OPEN_S} s.",
+    ]
+
+
+def _backends_markdown(backends: dict[str, Any], default_backend: str) -> list[str]:
+    """One row per embedding backend: its query speed and the recall it gives."""
+    lines = [
         "",
         "## Embedding backends (each with its own index of the demo lore)",
         "",
@@ -298,9 +319,9 @@ def _markdown(figures: dict[str, Any]) -> str:
         "| hybrid recall@5 | vector recall@5 | paraphrase injected | all injected | index s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for backend, result in figures["backends"].items():
+    for backend, result in backends.items():
         embedding, s = result["query_embedding"], result["quality"]["scores"]
-        mark = " (default)" if backend == figures["default_backend"] else ""
+        mark = " (default)" if backend == default_backend else ""
         lines.append(
             f"| {backend}{mark} | {embedding['wall_ms']['p50']:.2f} | "
             f"{embedding['cpu_ms']['p50']:.2f} | {embedding['cpu_ms']['p99']:.2f} | "
@@ -309,9 +330,14 @@ def _markdown(figures: dict[str, Any]) -> str:
             f"{s['injected_recall']['paraphrase']:.3f} | {s['injected_recall']['all']:.3f} | "
             f"{result['index_s']:.1f} |"
         )
-    lines += [
+    return lines
+
+
+def _modes_markdown(scores: dict[str, Any], default_backend: str) -> list[str]:
+    """The default backend's recall per ranking mode and kind of question."""
+    lines = [
         "",
-        f"## Default backend ({figures['default_backend']}) by mode",
+        f"## Default backend ({default_backend}) by mode",
         "",
         "| mode | recall@1 | recall@5 | MRR | recall@5 direct | recall@5 alias | "
         "recall@5 paraphrase |",
@@ -324,8 +350,12 @@ def _markdown(figures: dict[str, Any]) -> str:
             f"{s['all']['mrr']:.3f} | {s['direct']['recall@5']:.3f} | "
             f"{s['alias']['recall@5']:.3f} | {s['paraphrase']['recall@5']:.3f} |"
         )
-    injected = scores["injected_recall"]
-    lines += [
+    return lines
+
+
+def _injected_markdown(injected: dict[str, Any]) -> list[str]:
+    """How often the answer reaches the prompt, the figure a writer feels."""
+    return [
         "",
         "Injected by `retrieve()` (what the proxy adds to the prompt for the question as a "
         "one-message chat, default config): answer present for "
@@ -333,13 +363,15 @@ def _markdown(figures: dict[str, Any]) -> str:
         f"{injected['alias']:.3f}, paraphrase {injected['paraphrase']:.3f}), "
         f"{injected['mean_tokens']:.0f} tokens on average.",
     ]
-    misses = figures["quality"]["misses"]["hybrid"]
-    lines += ["", f"Hybrid misses (answer not in the top 5): {len(misses)}", ""]
-    lines += [f"- {m['q']} → {m['answer']} (rank {m['rank']}; top 3 {m['top3']})" for m in misses]
-    lines += _sweep_markdown(figures["backends"][figures["default_backend"]]["sweep"])
-    if figures.get("latency"):
-        lines += _latency_markdown(figures["latency"])
-    return "\n".join(lines)
+
+
+def _misses_markdown(misses: list[dict[str, Any]]) -> list[str]:
+    return [
+        "",
+        f"Hybrid misses (answer not in the top 5): {len(misses)}",
+        "",
+        *(f"- {m['q']} → {m['answer']} (rank {m['rank']}; top 3 {m['top3']})" for m in misses),
+    ]
 
 
 def _sweep_markdown(rows: list[dict[str, Any]]) -> list[str]:

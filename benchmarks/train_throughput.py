@@ -19,11 +19,17 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
 from benchmarks.harness.results import write_results
+
+if TYPE_CHECKING:
+    from finetune.config import TrainConfig
+    from finetune.device import DevicePlan
+    from finetune.prepare import DataCard
+    from finetune.train import BookPaths
 
 NAME = "train_throughput"
 REPO = Path(__file__).resolve().parent.parent
@@ -57,59 +63,20 @@ def run(
     `threads` sets torch's CPU threads (default: torch's choice, one per core); on a machine
     other work keeps busy, 1 thread can be several times faster than threads that wait on
     each other."""
-    from finetune.base_model import ensure_base_model
     from finetune.config import load_train_config
-    from finetune.train import BookPaths, ensure_dataset
-    from serving.foundation.workspace import init_workspace
 
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1 (got {steps})")
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be at least 1 (got {threads})")
-    grid = dict(grid or GRID)
-    if not grid:
-        raise ValueError("the grid of configurations is empty")
-    import torch
-
-    every = max(1, steps // 2)
-    common = [
-        *SHARED_SETS,
-        *([] if torch.cuda.is_available() else CPU_SETS),
-        "training.logging_steps=1",
-        f"training.eval_steps={every}",
-        f"training.save_steps={every}",
-        *sets,
-    ]
+    grid = _checked_grid(steps, threads, grid)
+    common = _shared_overrides(steps, sets)
     configs = {
         label: load_train_config(config_path, [*common, *extra], max_steps=steps)
         for label, extra in grid.items()
     }
     load_start = os.getloadavg()[0]
     started = time.time()
-    with tempfile.TemporaryDirectory(prefix="inkwell-bench-train-") as tmp:
-        ws = init_workspace(Path(tmp) / "demo", demo=True)
-        book = BookPaths.of(ws)
-        first = next(iter(configs.values()))
-        # Prepared once here (all configurations share the data), not inside the timed runs.
-        card = ensure_dataset(first, book, ensure_base_model(first.base_model), print)
-        results = []
-        for label, config in tqdm(configs.items(), desc="configurations", disable=not progress):
-            results.append(
-                _in_fresh_process(label, config.model_dump(mode="json"), book, progress, threads)
-            )
+    card, results = _train_grid(configs, progress, threads)
     load_end = os.getloadavg()[0]
 
-    reference = results[0]
-    for r in results:
-        r["ratios_vs_first"] = {
-            key: _ratio(r[key], reference[key])
-            for key in ("seconds_per_step", "tokens_per_s", "peak_rss_mib")
-        }
-        # Every example is longer than max_length here unless the card says otherwise.
-        per_example = min(card.example_tokens.mean, r["max_length"])
-        full_tokens = r["epochs"] * card.train_examples * per_example
-        r["full_adapter_tokens"] = round(full_tokens)
-        r["full_adapter_estimate_min"] = round(full_tokens / r["tokens_per_s"] / 60, 1)
+    _compare(results, card)
     figures = {
         "steps": steps,
         "config_file": str(config_path),
@@ -122,7 +89,7 @@ def run(
             "example_tokens_mean": card.example_tokens.mean,
             "data_hash": card.data_hash,
         },
-        "reference": reference["label"],
+        "reference": results[0]["label"],
         "configs": results,
     }
     out = write_results(out_dir, NAME, figures, _markdown(figures), _plots(results))
@@ -130,8 +97,77 @@ def run(
     return out
 
 
+def _checked_grid(
+    steps: int, threads: int | None, grid: dict[str, Sequence[str]] | None
+) -> dict[str, Sequence[str]]:
+    """The grid to train (the default one when none is given), refusing settings that
+    cannot measure anything."""
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1 (got {steps})")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1 (got {threads})")
+    grid = dict(grid or GRID)
+    if not grid:
+        raise ValueError("the grid of configurations is empty")
+    return grid
+
+
+def _shared_overrides(steps: int, sets: Sequence[str]) -> list[str]:
+    """The `--set` overrides every configuration trains with: the same data, the CPU's
+    smaller steps, a loss at every step and two evaluations (and checkpoints) per run."""
+    import torch
+
+    every = max(1, steps // 2)
+    return [
+        *SHARED_SETS,
+        *([] if torch.cuda.is_available() else CPU_SETS),
+        "training.logging_steps=1",
+        f"training.eval_steps={every}",
+        f"training.save_steps={every}",
+        *sets,
+    ]
+
+
+def _train_grid(
+    configs: dict[str, TrainConfig], progress: bool, threads: int | None
+) -> tuple[DataCard, list[dict]]:
+    """Each configuration measured on one fresh copy of the demo book; its data card and the
+    measurements in the grid's order."""
+    from finetune.base_model import ensure_base_model
+    from finetune.train import BookPaths, ensure_dataset
+    from serving.foundation.workspace import init_workspace
+
+    with tempfile.TemporaryDirectory(prefix="inkwell-bench-train-") as tmp:
+        ws = init_workspace(Path(tmp) / "demo", demo=True)
+        book = BookPaths.of(ws)
+        first = next(iter(configs.values()))
+        # Prepared once here (all configurations share the data), not inside the timed runs.
+        card = ensure_dataset(first, book, ensure_base_model(first.base_model), print)
+        results = [
+            _in_fresh_process(label, config.model_dump(mode="json"), book, progress, threads)
+            for label, config in tqdm(configs.items(), desc="configurations", disable=not progress)
+        ]
+    return card, results
+
+
+def _compare(results: list[dict], card: DataCard) -> None:
+    """Add to each measurement its ratios against the first and what a full adapter of the
+    config would take at its speed."""
+    reference = results[0]
+    for r in results:
+        r["ratios_vs_first"] = {
+            key: _ratio(r[key], reference[key])
+            for key in ("seconds_per_step", "tokens_per_s", "peak_rss_mib")
+        }
+        # Every example is longer than max_length here unless the card says otherwise.
+        per_example = min(card.example_tokens.mean, r["max_length"])
+        full_tokens = r["epochs"] * card.train_examples * per_example
+        r["full_adapter_tokens"] = round(full_tokens)
+        r["full_adapter_estimate_min"] = round(full_tokens / r["tokens_per_s"] / 60, 1)
+
+
 def _in_fresh_process(
-    label: str, config: dict, book, progress: bool, threads: int | None
+    label: str, config: dict, book: BookPaths, progress: bool, threads: int | None
 ) -> dict[str, Any]:
     """One configuration in a new interpreter: its own peak RSS, no state shared with others."""
     context = multiprocessing.get_context("spawn")
@@ -140,21 +176,32 @@ def _in_fresh_process(
 
 
 def _measure(
-    label: str, config_data: dict, book, progress: bool, threads: int | None
+    label: str, config_data: dict, book: BookPaths, progress: bool, threads: int | None
 ) -> dict[str, Any]:
     """Train one configuration with the finetune package's own loader and trainer, timing
     each optimizer step (evaluation and checkpointing excluded)."""
     import torch
-    from transformers import TrainerCallback
 
-    from finetune.base_model import ensure_base_model
     from finetune.config import TrainConfig
     from finetune.device import plan_device
-    from finetune.train import ensure_dataset, load_base, make_trainer, read_jsonl
 
     if threads is not None:
         torch.set_num_threads(threads)
-    cuda = torch.cuda.is_available()
+    config = TrainConfig.model_validate(config_data)
+    plan = plan_device(config)
+    timer = _step_timer(torch.cuda.is_available())
+    history = _train_timed(config, plan, book, progress, timer)
+    tokens = max((e["num_tokens"] for e in history if "num_tokens" in e), default=0)
+    if not tokens:
+        raise RuntimeError(f"{label}: the trainer logged no training token count (num_tokens)")
+    return _measurement(label, config, plan, timer.seconds, int(tokens), history)
+
+
+def _step_timer(cuda: bool):
+    """A trainer callback that records each optimizer step's seconds (on CUDA, after the
+    device has finished the step's work)."""
+    import torch
+    from transformers import TrainerCallback
 
     class StepTimer(TrainerCallback):
         def __init__(self) -> None:
@@ -171,12 +218,20 @@ def _measure(
                 torch.cuda.synchronize()
             self.seconds.append(time.perf_counter() - self._t0)
 
-    config = TrainConfig.model_validate(config_data)
-    plan = plan_device(config)
+    return StepTimer()
+
+
+def _train_timed(
+    config: TrainConfig, plan: DevicePlan, book: BookPaths, progress: bool, timer
+) -> list[dict]:
+    """Train with `timer` attached, checkpoints in a folder thrown away after; the
+    trainer's log history."""
+    from finetune.base_model import ensure_base_model
+    from finetune.train import ensure_dataset, load_base, make_trainer, read_jsonl
+
     base = ensure_base_model(config.base_model)
     card = ensure_dataset(config, book, base, print)
     model, tokenizer = load_base(base, plan, config.quantization)
-    timer = StepTimer()
     with tempfile.TemporaryDirectory(prefix="inkwell-bench-run-") as tmp:
         trainer = make_trainer(
             model,
@@ -190,11 +245,23 @@ def _measure(
         )
         trainer.add_callback(timer)
         trainer.train()
-    history = trainer.state.log_history
-    tokens = max((e["num_tokens"] for e in history if "num_tokens" in e), default=0)
-    if not tokens:
-        raise RuntimeError(f"{label}: the trainer logged no training token count (num_tokens)")
-    busy = sum(timer.seconds)
+    return trainer.state.log_history
+
+
+def _measurement(
+    label: str,
+    config: TrainConfig,
+    plan: DevicePlan,
+    seconds: list[float],
+    tokens: int,
+    history: list[dict],
+) -> dict[str, Any]:
+    """One configuration's figures: its settings, step times, tokens/s, peak memory and loss
+    curves."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    busy = sum(seconds)
     t = config.training
     return {
         "label": label,
@@ -210,11 +277,11 @@ def _measure(
         "gradient_checkpointing": t.gradient_checkpointing,
         "sequences_per_step": t.batch_size * t.gradient_accumulation_steps,
         "epochs": t.epochs,
-        "steps": len(timer.seconds),
-        "step_seconds": [round(s, 3) for s in timer.seconds],
-        "seconds_per_step": round(busy / len(timer.seconds), 3),
-        "median_seconds_per_step": round(statistics.median(timer.seconds), 3),
-        "train_tokens": int(tokens),
+        "steps": len(seconds),
+        "step_seconds": [round(s, 3) for s in seconds],
+        "seconds_per_step": round(busy / len(seconds), 3),
+        "median_seconds_per_step": round(statistics.median(seconds), 3),
+        "train_tokens": tokens,
         "tokens_per_s": round(tokens / busy, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "peak_cuda_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
