@@ -6,7 +6,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -108,6 +108,17 @@ class LoreEntry(BaseModel):
         if not value:
             raise ValueError("the entry has no text")
         return value
+
+    @classmethod
+    def from_index(cls, data: dict[str, Any]) -> LoreEntry:
+        """An entry as an index stored it (`model_dump(by_alias=True)` of a valid entry),
+        rebuilt without validating it again: 10,000 entries open in milliseconds."""
+        fields = {k: v for k, v in data.items() if k in cls.model_fields}
+        keys = fields.get("secondary_keys") or {}
+        fields["secondary_keys"] = SecondaryKeys.model_construct(
+            and_=list(keys.get("and", [])), not_=list(keys.get("not", []))
+        )
+        return cls.model_construct(**fields)
 
     @property
     def triggers(self) -> list[str]:

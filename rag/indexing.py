@@ -13,7 +13,7 @@ with a progress bar, and the old one serves until the pointer moves."""
 from __future__ import annotations
 
 import contextlib
-import json
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,9 @@ from rag.embeddings import embed_documents, embedding_key
 from rag.entry import LoreEntry, LoreFileError
 from rag.parse_dir import parse_lore_dir
 from rag.store import LoreStore, StoreError
+from rag.tables import TableRow, write_tables
+
+log = logging.getLogger("inkwell.rag")
 
 EMBED_BATCH = 64
 WRITE_BATCH = 500
@@ -88,6 +91,10 @@ class PlannedChunk:
         if self.index == 0:
             meta["entry"] = self.entry.model_dump_json(by_alias=True)
         return meta
+
+    def table_row(self) -> TableRow:
+        entry = self.entry.model_dump_json(by_alias=True) if self.index == 0 else None
+        return TableRow(self.entry.id, self.index, self.document, entry)
 
 
 def embedding_text(entry: LoreEntry, chunk: str) -> str:
@@ -256,6 +263,7 @@ def _publish(store, state, planned, vectors, hashes, entries: int, progress: boo
     generation = state.generation + 1
     try:
         collection = _write_generation(store, generation, planned, vectors, hashes, progress)
+        _write_tables(store, collection.name, planned, vectors)
         store.publish(collection.name, generation, state.active, entries=entries)
     except StoreError:
         raise
@@ -265,6 +273,22 @@ def _publish(store, state, planned, vectors, hashes, entries: int, progress: boo
             "The previous index stays in service"
         ) from exc
     store.drop_stale(keep=[collection.name, state.active])
+
+
+def _write_tables(
+    store: LoreStore, collection: str, planned: list[PlannedChunk], vectors: dict[str, np.ndarray]
+) -> None:
+    """The new generation's serving tables, so proxies open it fast (optional: a failure
+    only means they read it from Chroma)."""
+    if store.tables_root is None or not planned:
+        return
+    rows = [c.table_row() for c in planned]
+    matrix = np.stack([vectors[c.key] for c in planned])
+    model = fingerprint(store.config.embedding)
+    try:
+        write_tables(store.tables_root, collection, model, rows, matrix)
+    except OSError as exc:
+        log.warning("lore tables not written (%s); proxies will read the index from Chroma", exc)
 
 
 def _write_generation(
@@ -296,8 +320,3 @@ def _write_generation(
             "stays in service"
         )
     return collection
-
-
-def entry_from_metadata(metadata: dict[str, Any]) -> LoreEntry:
-    """The entry stored with a generation's first chunk of it."""
-    return LoreEntry.model_validate(json.loads(metadata["entry"]))

@@ -20,6 +20,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from rag.config import StoreConfig
+from rag.durable import fsync
 from rag.indexing import IngestReport, ingest
 from rag.store import StoreError, open_store
 
@@ -103,7 +104,7 @@ def _mark_complete(folder: Path) -> None:
     with path.open("w") as handle:
         handle.flush()
         os.fsync(handle.fileno())
-    _fsync_dir(folder)
+    fsync(folder)
 
 
 def _point(chroma_dir: Path, target: Path) -> None:
@@ -112,7 +113,7 @@ def _point(chroma_dir: Path, target: Path) -> None:
     link.unlink(missing_ok=True)
     os.symlink(target.name, link)
     os.replace(link, chroma_dir)
-    _fsync_dir(chroma_dir.parent)
+    fsync(chroma_dir.parent)
 
 
 def _drop_old(chroma_dir: Path, keep: set[Path | None]) -> None:
@@ -120,11 +121,3 @@ def _drop_old(chroma_dir: Path, keep: set[Path | None]) -> None:
     for path in generations(chroma_dir).values():
         if path not in keep:
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -21,13 +21,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 
 from rag.backends import Backend, backend_of
 from rag.config import RetrievalConfig
 from rag.embeddings import embed_query
 from rag.entry import LoreEntry
-from rag.indexing import entry_from_metadata
 from rag.store import IndexState, LoreStore, StoreError
+from rag.tables import TableRow, Tables, read_tables, write_tables
 from rag.tokens import estimate_tokens
 from rag.triggers import KeywordTriggers, normalize_key
 
@@ -101,32 +102,58 @@ def load_snapshot(store: LoreStore, state: IndexState) -> Snapshot:
             "keyword triggers only until `inkwell lore index` re-indexes it",
             state.model,
         )
+    tables = _tables(store, state)
     entries: dict[str, LoreEntry] = {}
-    pieces: dict[str, dict[int, tuple[str, int]]] = {}
-    rows: list[tuple[str, int]] = []
-    vectors: list[np.ndarray] = []
-    for chunk in store.read_chunks(state.active, with_embeddings=True):
-        entry_id, index = chunk.metadata["entry_id"], int(chunk.metadata["chunk"])
-        pieces.setdefault(entry_id, {})[index] = (chunk.document, len(rows))
-        rows.append((entry_id, index))
-        vectors.append(chunk.embedding)
-        if index == 0:
-            entries[entry_id] = entry_from_metadata(chunk.metadata)
-    matrix = np.ascontiguousarray(np.stack(vectors), dtype=np.float32)
+    for row in tables.rows:
+        if row.entry is not None:
+            entries[row.entry_id] = LoreEntry.from_index(orjson.loads(row.entry))
+    spans: dict[str, tuple[int, int]] = {}  # entry id -> its rows [start, stop)
+    for number, row in enumerate(tables.rows):
+        start, _ = spans.get(row.entry_id, (number, number))
+        spans[row.entry_id] = (start, number + 1)
     indexed = {}
     for entry_id, entry in entries.items():
-        ordered = [pieces[entry_id][i] for i in sorted(pieces[entry_id])]
-        chunks = tuple(text for text, _ in ordered)
+        start, stop = spans[entry_id]
+        chunks = tuple(row.document for row in tables.rows[start:stop])
         indexed[entry_id] = IndexedEntry(
             entry=entry,
             chunks=chunks,
             tokens=estimate_tokens(entry.text),
             chunk_tokens=tuple(estimate_tokens(c) for c in chunks),
-            vectors=matrix[[row for _, row in ordered]],
+            vectors=tables.matrix[start:stop],
         )
+    rows = tuple((row.entry_id, row.index) for row in tables.rows)
     lore = [e for e in entries.values() if e.kind == "lore"]
     constants = tuple(e.id for e in lore if e.constant)
-    return Snapshot(state, indexed, tuple(rows), matrix, KeywordTriggers(lore), constants, backend)
+    return Snapshot(state, indexed, rows, tables.matrix, KeywordTriggers(lore), constants, backend)
+
+
+def _tables(store: LoreStore, state: IndexState) -> Tables:
+    """The generation's rows grouped by entry in chunk order, with their vectors: from its
+    tables file when there is one, else read from Chroma (and the file written for next
+    time)."""
+    name, root = state.active, store.tables_root
+    if root is not None:
+        found = read_tables(root, name, state.model, store.count(name))
+        if found is not None:
+            return found
+    chunks = list(store.read_chunks(name, with_embeddings=True))
+    first_seen = {c.metadata["entry_id"]: n for n, c in reversed(list(enumerate(chunks)))}
+    chunks.sort(key=lambda c: (first_seen[c.metadata["entry_id"]], int(c.metadata["chunk"])))
+    rows = [
+        TableRow(c.metadata["entry_id"], int(c.metadata["chunk"]), c.document,
+                 c.metadata.get("entry") if int(c.metadata["chunk"]) == 0 else None)
+        for c in chunks
+    ]  # fmt: skip
+    if not chunks:
+        return Tables([], np.zeros((0, 0), np.float32))
+    matrix = np.ascontiguousarray(np.stack([c.embedding for c in chunks]), dtype=np.float32)
+    if root is not None:
+        try:
+            write_tables(root, name, state.model, rows, matrix)
+        except OSError as exc:  # a read-only index still serves, from Chroma
+            log.info("lore tables not written at %s (%s)", root, exc)
+    return Tables(rows, matrix)
 
 
 def message_text(message: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ from rag.config import StoreConfig
 from rag.embeddings import MiniLMEmbeddingFunction
 from rag.errors import LoreError
 from rag.model_build import MODEL_NAME
+from rag.tables import drop_tables
 
 POINTER_MARK = "inkwell-lore-index"
 READ_BATCH = 2000
@@ -53,11 +54,20 @@ class StoredChunk:
 
 
 class LoreStore:
-    def __init__(self, client: Any, config: StoreConfig, location: str, lock_path: Path | None):
+    def __init__(
+        self,
+        client: Any,
+        config: StoreConfig,
+        location: str,
+        lock_path: Path | None,
+        tables_root: Path | None = None,
+    ):
         self.client = client
         self.config = config
         self.location = location
         self.lock_path = lock_path
+        # Where generations' serving tables live (rag/tables.py); None for a Chroma server.
+        self.tables_root = tables_root
         self.embedding_function = MiniLMEmbeddingFunction()
         # Generations are never modified once published, so their handles can be kept.
         self._handles: dict[str, Any] = {}
@@ -135,6 +145,8 @@ class LoreStore:
                 self.client.delete_collection(name)
                 self._handles.pop(name, None)
                 dropped.append(name)
+        if self.tables_root is not None:
+            drop_tables(self.tables_root, keep)
         return dropped
 
     def add_chunks(
@@ -215,4 +227,5 @@ def open_store(chroma_dir: Path, config: StoreConfig) -> LoreStore:
             f"the lore index at {chroma_dir} is damaged or unreadable ({exc}); rebuild it from "
             "the lore files with `inkwell lore index --rebuild`"
         ) from exc
-    return LoreStore(client, config, str(chroma_dir), lock_path=chroma_dir / "inkwell-ingest.lock")
+    lock_path = chroma_dir / "inkwell-ingest.lock"
+    return LoreStore(client, config, str(chroma_dir), lock_path, tables_root=chroma_dir)

@@ -330,3 +330,25 @@ def test_http_backend_without_a_server_says_how_to_start_one(tmp_path):
     port = free_port()
     with pytest.raises(ValueError, match=rf"no Chroma server answers at .*:{port}.*chroma run"):
         open_store(tmp_path / "chroma", StoreConfig(backend="http", port=port))
+
+
+def test_a_proxy_opens_the_index_from_its_tables_and_survives_damaged_ones(tmp_path):
+    """Ingest writes the generation's serving tables; a retriever opened from them serves
+    what one reading Chroma serves, and damaged tables are ignored (and written again)."""
+    from rag.tables import TABLES_DIR, tables_dir
+
+    chroma = tmp_path / "chroma"
+    ingest(write_lore(tmp_path), open_store(chroma, StoreConfig()), progress=False)
+    store = open_store(chroma, StoreConfig())
+    active = store.state().active
+    assert (tables_dir(chroma, active) / "vectors.npy").is_file()
+    question = chat("Tell me about the Belfry and Captain Dray.")
+    from_tables = Retriever(store, RetrievalConfig()).retrieve(question)
+
+    (tables_dir(chroma, active) / "chunks.json").write_text("{ not json", encoding="utf-8")
+    from_chroma = Retriever(store, RetrievalConfig()).retrieve(question)
+    assert from_tables and [h.to_dict() for h in from_tables] == [h.to_dict() for h in from_chroma]
+    assert (tables_dir(chroma, active) / "chunks.json").read_text().startswith('{"format"')
+    shutil.rmtree(chroma / TABLES_DIR)
+    Retriever(store, RetrievalConfig())  # a generation without tables gets them on first open
+    assert (tables_dir(chroma, active) / "vectors.npy").is_file()
