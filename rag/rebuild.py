@@ -47,11 +47,13 @@ def is_complete(folder: Path) -> bool:
 
 
 @contextlib.contextmanager
-def index_lock(chroma_dir: Path) -> Iterator[None]:
-    """The workspace's one lock on its index: ingest and rebuild both hold it."""
+def index_lock(chroma_dir: Path, *, blocking: bool = True) -> Iterator[None]:
+    """The workspace's one lock on its index: ingest and rebuild both hold it. With
+    blocking=False one attempt is made, and filelock.Timeout raised if someone holds it."""
     lock_path = Path(chroma_dir).with_name(Path(chroma_dir).name + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock_path), timeout=LOCK_WAIT_S, is_singleton=True):
+    lock = FileLock(str(lock_path), timeout=LOCK_WAIT_S, is_singleton=True)
+    with lock.acquire(blocking=blocking):
         yield
 
 

@@ -72,6 +72,7 @@ def create_app(workspace: Workspace, settings: ServerConfig | None = None) -> Fa
         try:
             yield
         finally:
+            lore.close()
             await upstream.aclose()
             writer.close()
 

@@ -3,10 +3,13 @@ a CPU model, which must never block the event loop). The retriever follows re-in
 (store.refresh_s); a store that could not be opened (not indexed yet, or damaged) is opened again
 on the next request once its database file has changed (first indexed, or rebuilt). An index
 made by another embedding model than store.embedding is re-indexed in a background thread
-while the old one keeps serving (queries are embedded by the model that made it)."""
+while the old one keeps serving (queries are embedded by the model that made it). The re-index
+holds the index lock that `inkwell lore index` holds too; while another process has it, the
+thread tries again every store.refresh_s, and the old index serves meanwhile."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -23,6 +26,7 @@ log = logging.getLogger("inkwell.proxy")
 # Retrieval looks at the end of long prompts only (autocomplete sends whole files).
 QUERY_TAIL_CHARS = 4000
 NOT_INDEXED = "not indexed yet: run `inkwell lore index`"
+REINDEX_RETRY_MIN_S = 0.5  # the lock is tried at most this often while someone else holds it
 
 
 class Lore:
@@ -36,6 +40,8 @@ class Lore:
         self._opened: tuple[int, int] | None = None  # the database file as last opened
         self._generation: Path | None = None  # the folder `chroma` named when opened
         self._generation_checked = 0.0
+        self._reindexing: threading.Thread | None = None
+        self._closed = threading.Event()
 
     @property
     def embedded(self) -> bool:
@@ -97,19 +103,51 @@ class Lore:
         state = self.retriever.snapshot.state
         if not state.active or state.model == fingerprint(store.config.embedding):
             return
+        if self._reindexing is not None and self._reindexing.is_alive():
+            return  # one re-index at a time
         log.info("lore index made by %s; re-indexing for %s", state.model, store.config.embedding)
-        threading.Thread(target=self._reindex, args=(store,), daemon=True).start()
+        self._reindexing = threading.Thread(
+            target=self._reindex, args=(store, self._generation), name="lore-reindex", daemon=True
+        )
+        self._reindexing.start()
 
-    def _reindex(self, store: Any) -> None:
-        """Runs beside serving; the retriever moves to the new index once it is published."""
+    def _reindex(self, store: Any, generation: Path | None) -> None:
+        """Runs beside serving; the retriever moves to the new index once it is published. Never
+        waits on the lock: while another process holds it, tries again after store.refresh_s."""
+        from filelock import Timeout
+
         from rag import ingest
+        from rag.rebuild import index_lock, recover
 
         ws = self.workspace
         chapters = ws.chapter_files() if ws.config.store.index_chapters else None
-        try:
-            log.info("lore re-index: %s", ingest(ws.lore_dir, store, chapters=chapters).summary())
-        except Exception:  # the old index keeps serving; `inkwell lore index` says why
-            log.exception("lore re-index failed")
+        retry_s = max(ws.config.store.refresh_s, REINDEX_RETRY_MIN_S)
+        told = False
+        while not self._closed.is_set():
+            with contextlib.ExitStack() as held:
+                try:
+                    held.enter_context(index_lock(ws.chroma_dir, blocking=False))
+                except Timeout:
+                    if not told:
+                        log.info("lore index locked by another process; re-index waits for it")
+                        told = True
+                    self._closed.wait(retry_s)
+                    continue
+                try:
+                    recover(ws.chroma_dir)
+                    if ws.chroma_dir.resolve() != generation:
+                        # Rebuilt meanwhile: the new generation is opened (and checked) next.
+                        log.info("lore index replaced meanwhile; the re-index is left to it")
+                        return
+                    report = ingest(ws.lore_dir, store, chapters=chapters)
+                    log.info("lore re-index: %s", report.summary())
+                except Exception:  # the old index keeps serving; `inkwell lore index` says why
+                    log.exception("lore re-index failed")
+                return
+
+    def close(self) -> None:
+        """Stops a re-index that waits for the lock (one in progress finishes on its own)."""
+        self._closed.set()
 
     async def retrieve(self, messages: list[dict], chapter: int | None, budget: int) -> list[Any]:
         if self.retriever is None or self._rebuilt():
