@@ -4,15 +4,18 @@ proxy's `inkwell-live` alias do with them."""
 from __future__ import annotations
 
 import shutil
+import stat
 from pathlib import Path
 
+import httpx
 import pytest
 
 from serving.engine import AdapterLoadError, EngineClient
-from serving.engine.key import write_engine_key
+from serving.engine.key import engine_key_path, read_engine_key, write_engine_key
+from serving.engine.service import read_state
 from serving.foundation.workspace import Workspace, init_workspace
 from serving.registry import hotload
-from tests.fixtures.engine import build_lora_adapter
+from tests.fixtures.engine import UpStack, build_lora_adapter
 from tests.reliability_counts import record
 
 pytestmark = pytest.mark.engine
@@ -124,8 +127,6 @@ def test_engine_refuses_requests_without_its_key(
 ) -> None:
     """No local process or web page can drive the engine: every route but /health needs the
     key, the runtime LoRA routes and vLLM's /invocations included; no CORS grant."""
-    import httpx
-
     root = vllm_engine.removesuffix("/v1")
     adapter = {"lora_name": "intruder", "lora_path": str(book.adapters_dir / "style-a")}
     probes = [
@@ -149,4 +150,37 @@ def test_engine_refuses_requests_without_its_key(
         assert anonymous.get("/health").status_code == 200
     assert "intruder" not in client.loaded_adapters()
     record("faults", "real vLLM: request without / with a wrong key", 2 * len(probes),
+           unauthenticated_accepted=0)  # fmt: skip
+
+
+def test_inkwell_up_serves_end_to_end_behind_the_engine_key(inkwell_up: UpStack) -> None:
+    """`inkwell up` (the session engine is its engine, see tests/fixtures/engine.py) generated
+    the engine key into the workspace state (mode 0600, not on the engine's command line); a
+    chat through its proxy works, with the lore it indexed; the engine's own port refuses a
+    chat without the key or with a wrong one, and answers one with the workspace's key."""
+    ws = inkwell_up.ws
+    key = read_engine_key(ws)
+    assert key is not None and stat.S_IMODE(engine_key_path(ws).stat().st_mode) == 0o600
+    state = read_state(ws)
+    assert state is not None and key.encode() not in Path(f"/proc/{state.pid}/cmdline").read_bytes()
+    question = [{"role": "user", "content": "Who is Captain Dray?"}]
+    body = {"messages": question, "max_tokens": 8, "temperature": 0}
+    with httpx.Client(trust_env=False, timeout=300) as http:
+        reply = http.post(
+            f"{inkwell_up.proxy_url}/chat/completions", json={**body, "model": "inkwell-live"}
+        )
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["choices"][0]["message"]["content"]
+        assert "captain-dray" in reply.headers["x-inkwell-lore"].split(",")
+
+        direct = f"{inkwell_up.engine_url}/chat/completions"
+        for headers in ({}, {"authorization": "Bearer not-the-key"}):
+            refused = http.post(direct, json={**body, "model": "base"}, headers=headers)
+            assert refused.status_code == 401, refused.text
+        accepted = http.post(
+            direct, json={**body, "model": "base"}, headers={"authorization": f"Bearer {key}"}
+        )
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["choices"][0]["message"]["content"]
+    record("faults", "inkwell up: engine chat without / with a wrong key", 2,
            unauthenticated_accepted=0)  # fmt: skip
