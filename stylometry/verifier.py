@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 from sklearn.linear_model import LogisticRegression
 
 from stylometry.features import Counts
@@ -39,33 +39,15 @@ class VerifierModel(BaseModel):
     weights: list[float]  # on raw rates: the z-scoring is folded in
     bias: float
     c: float
+    # lookup tables built on first use and kept with the model (scoring many texts is the norm)
+    _char_index: dict[str, int] | None = PrivateAttr(default=None)
+    _weights: np.ndarray | None = PrivateAttr(default=None)
 
     def margin(self, counts: Counts) -> float:
-        index = _char_index(self)
-        return float(text_rates(counts, self.words, index) @ _weights(self) + self.bias)
-
-
-_INDEX: dict[int, tuple[dict[str, int], np.ndarray]] = {}
-
-
-def _cached(model: VerifierModel) -> tuple[dict[str, int], np.ndarray]:
-    hit = _INDEX.get(id(model))
-    if hit is None:
-        if len(_INDEX) > 64:
-            _INDEX.clear()
-        hit = _INDEX[id(model)] = (
-            {g: i for i, g in enumerate(model.chars)},
-            np.array(model.weights),
-        )
-    return hit
-
-
-def _char_index(model: VerifierModel) -> dict[str, int]:
-    return _cached(model)[0]
-
-
-def _weights(model: VerifierModel) -> np.ndarray:
-    return _cached(model)[1]
+        if self._char_index is None or self._weights is None:
+            self._char_index = {g: i for i, g in enumerate(self.chars)}
+            self._weights = np.array(self.weights)
+        return float(text_rates(counts, self.words, self._char_index) @ self._weights + self.bias)
 
 
 @dataclass
