@@ -2,13 +2,13 @@
 vector search over the latest user message, merged per entry, filtered (spoiler guard,
 secondary keys), ordered by priority then score, and cut to a token budget.
 
-The entry table, the keyword table and every chunk vector are loaded once per published index
-generation and kept in memory; a request costs one keyword scan, one query embedding (cached
-for repeated text) and one exact matrix-vector product over the chunk vectors (about 1 ms for
-10,000 chunks, exact where an HNSW search is approximate). Queries are embedded by the
-backend that made the index, so the two always match, even while a re-index for another
-backend is under way. A new generation published by an ingest (in any process) is picked up
-within `store.refresh_s` seconds."""
+The keyword table and every chunk vector are loaded once per published index generation and
+kept in memory (entries are built on first use); a request costs one keyword scan, one query
+embedding (cached for repeated text) and one exact matrix-vector product over the chunk
+vectors (about 1 ms for 10,000 chunks, exact where an HNSW search is approximate). Queries
+are embedded by the backend that made the index, so the two always match, even while a
+re-index for another backend is under way. A new generation published by an ingest (in any
+process) is picked up within `store.refresh_s` seconds."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ import orjson
 from rag.backends import Backend, backend_of
 from rag.config import RetrievalConfig
 from rag.embeddings import embed_query
-from rag.entry import LoreEntry
+from rag.entry import EntryKeys, LoreEntry
 from rag.store import IndexState, LoreStore, StoreError
 from rag.tables import TableRow, Tables, read_tables, write_tables
 from rag.tokens import estimate_tokens
@@ -67,12 +67,46 @@ class IndexedEntry:
     vectors: np.ndarray  # one unit vector per chunk
 
 
+class EntryTable(Mapping[str, IndexedEntry]):
+    """A generation's entries, each built on first use: a request touches a handful of the
+    10,000, and building them all made opening the index take most of a second."""
+
+    def __init__(self, tables: Tables, stored: dict[str, dict[str, Any]]):
+        self._rows, self._matrix, self._stored = tables.rows, tables.matrix, stored
+        self._spans: dict[str, tuple[int, int]] = {}  # entry id -> its rows [start, stop)
+        for number, row in enumerate(tables.rows):
+            start, _ = self._spans.get(row.entry_id, (number, number))
+            self._spans[row.entry_id] = (start, number + 1)
+        self._built: dict[str, IndexedEntry] = {}  # two threads may build one: same result
+
+    def __getitem__(self, entry_id: str) -> IndexedEntry:
+        found = self._built.get(entry_id)
+        if found is None:
+            entry = LoreEntry.from_index(self._stored[entry_id])
+            start, stop = self._spans[entry_id]
+            chunks = tuple(row.document for row in self._rows[start:stop])
+            found = self._built[entry_id] = IndexedEntry(
+                entry=entry,
+                chunks=chunks,
+                tokens=estimate_tokens(entry.text),
+                chunk_tokens=tuple(estimate_tokens(c) for c in chunks),
+                vectors=self._matrix[start:stop],
+            )
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stored)
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """One published generation, ready to serve."""
 
     state: IndexState
-    entries: dict[str, IndexedEntry]
+    entries: Mapping[str, IndexedEntry]
     rows: tuple[tuple[str, int], ...]  # row of `matrix` -> (entry id, chunk index)
     matrix: np.ndarray  # one unit vector per chunk
     triggers: KeywordTriggers
@@ -103,29 +137,13 @@ def load_snapshot(store: LoreStore, state: IndexState) -> Snapshot:
             state.model,
         )
     tables = _tables(store, state)
-    entries: dict[str, LoreEntry] = {}
-    for row in tables.rows:
-        if row.entry is not None:
-            entries[row.entry_id] = LoreEntry.from_index(orjson.loads(row.entry))
-    spans: dict[str, tuple[int, int]] = {}  # entry id -> its rows [start, stop)
-    for number, row in enumerate(tables.rows):
-        start, _ = spans.get(row.entry_id, (number, number))
-        spans[row.entry_id] = (start, number + 1)
-    indexed = {}
-    for entry_id, entry in entries.items():
-        start, stop = spans[entry_id]
-        chunks = tuple(row.document for row in tables.rows[start:stop])
-        indexed[entry_id] = IndexedEntry(
-            entry=entry,
-            chunks=chunks,
-            tokens=estimate_tokens(entry.text),
-            chunk_tokens=tuple(estimate_tokens(c) for c in chunks),
-            vectors=tables.matrix[start:stop],
-        )
+    stored = {row.entry_id: orjson.loads(row.entry) for row in tables.rows if row.entry}
+    lore = [data for data in stored.values() if data.get("kind", "lore") == "lore"]
+    constants = tuple(data["id"] for data in lore if data.get("constant"))
+    triggers = KeywordTriggers(EntryKeys.from_index(data) for data in lore)
     rows = tuple((row.entry_id, row.index) for row in tables.rows)
-    lore = [e for e in entries.values() if e.kind == "lore"]
-    constants = tuple(e.id for e in lore if e.constant)
-    return Snapshot(state, indexed, rows, tables.matrix, KeywordTriggers(lore), constants, backend)
+    entries = EntryTable(tables, stored)
+    return Snapshot(state, entries, rows, tables.matrix, triggers, constants, backend)
 
 
 def _tables(store: LoreStore, state: IndexState) -> Tables:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from rag.entry import LoreEntry
+from rag.entry import EntryKeys
 
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
 _WORD = re.compile(r"\w+")
@@ -34,15 +34,15 @@ def _boundary(text: str, at: int) -> bool:
 class KeywordTriggers:
     """Which keys occur in a text, and which entries they fire."""
 
-    def __init__(self, entries: Iterable[LoreEntry]):
+    def __init__(self, entries: Iterable[EntryKeys]):
         self._fires: dict[str, list[tuple[str, str]]] = {}  # key -> [(entry id, key as written)]
         all_keys: set[str] = set()
         for entry in entries:
-            for key in entry.triggers:
+            for key in entry.fire:
                 norm = normalize_key(key)
-                self._fires.setdefault(norm, []).append((entry.id, key))
+                self._fires.setdefault(norm, []).append((entry.entry_id, key))
                 all_keys.add(norm)
-            for key in (*entry.secondary_keys.and_, *entry.secondary_keys.not_):
+            for key in entry.conditions:
                 all_keys.add(normalize_key(key))
         all_keys.discard("")
         self._by_head: dict[str, list[str]] = {}

@@ -141,15 +141,14 @@ def entry(entry_id: str, name: str, keys: list[str], **extra) -> LoreEntry:
 
 
 def test_keyword_triggers_match_whole_words_any_case_and_every_overlap():
-    triggers = KeywordTriggers(
-        [
-            entry("dray", "Anselm Dray", ["Dray", "the Abbot"]),
-            entry("lusk", "Lusk's correspondence", ["Lusk informant"]),
-            entry("ilse", "Ilse", []),
-            entry("ilse-varga", "Ilse Varga", []),
-            entry("varga", "Varga", ["Old Varga"]),
-        ]
-    )
+    entries = [
+        entry("dray", "Anselm Dray", ["Dray", "the Abbot"]),
+        entry("lusk", "Lusk's correspondence", ["Lusk informant"]),
+        entry("ilse", "Ilse", []),
+        entry("ilse-varga", "Ilse Varga", []),
+        entry("varga", "Varga", ["Old Varga"]),
+    ]
+    triggers = KeywordTriggers(e.trigger_keys for e in entries)
     text = "DRAYTON came. The ABBOT\nspoke; Lusk’s Correspondence burned. Ilse  Varga left."
     fired = triggers.fired(triggers.scan(text))
     assert fired == {
@@ -210,7 +209,7 @@ def test_benchmark_questions_name_real_demo_entries():
     assert len(questions) >= 60
     assert {q["kind"] for q in questions} == {"direct", "alias", "paraphrase"}
     assert all(q["answer"] in ids for q in questions)
-    triggers = KeywordTriggers(entries)
+    triggers = KeywordTriggers(e.trigger_keys for e in entries)
     for q in questions:
         fired = triggers.fired(triggers.scan(q["q"]))
         if q["kind"] == "paraphrase":  # vectors alone must find these
