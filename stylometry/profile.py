@@ -21,7 +21,7 @@ from stylometry.reference import Reference
 from stylometry.text import StyleInputError, normalize
 from stylometry.verifier import VerifierModel
 
-FORMAT_VERSION = 2  # 2: the score is the verifier's (version 1 profiles must be rebuilt)
+FORMAT_VERSION = 3  # 2: the score is the verifier's; 3: with punctuation (older: rebuild)
 
 
 class LevelCalibration(BaseModel):

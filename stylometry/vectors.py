@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import sparse
 
-from stylometry.features import Counts
+from stylometry.features import PUNCTUATION, Counts
 
 _GRAMS: dict[str, tuple[str, ...]] = {}
 
@@ -57,6 +57,7 @@ class UnitMatrix:
         self.chars = (self.words @ type_grams).tocsr()
         self.n_words = np.asarray(self.words.sum(axis=1)).ravel()
         self.n_grams = np.asarray(self.chars.sum(axis=1)).ravel()
+        self.marks = np.array([[u.punctuation.get(k, 0) for k in PUNCTUATION] for u in units])
 
     def totals(self, groups: Sequence[tuple[int, int]]):
         """Word and gram counts summed over unit ranges [start, end) (e.g. whole texts)."""
@@ -68,7 +69,8 @@ class UnitMatrix:
         agg = _aggregator(groups, self.words.shape[0])
         w = (agg @ self.words[:, words]).toarray() / np.maximum(agg @ self.n_words, 1)[:, None]
         c = (agg @ self.chars[:, chars]).toarray() / np.maximum(agg @ self.n_grams, 1)[:, None]
-        return np.hstack([w, c])
+        m = (agg @ self.marks) / np.maximum(agg @ self.n_words, 1)[:, None]
+        return np.hstack([w, c, m])
 
 
 def _aggregator(groups: Sequence[tuple[int, int]], n_units: int) -> sparse.csr_matrix:
@@ -80,7 +82,8 @@ def _aggregator(groups: Sequence[tuple[int, int]], n_units: int) -> sparse.csr_m
 
 
 def text_rates(c: Counts, words: Sequence[str], chars: dict[str, int]) -> np.ndarray:
-    """The same rates for one text (scoring): words by lookup, grams from its word types."""
+    """The same rates for one text (scoring): words by lookup, grams from its word types,
+    punctuation marks per word."""
     total = max(c.n_words, 1)
     w = np.fromiter((c.words.get(x, 0) for x in words), dtype=float, count=len(words)) / total
     grams = np.zeros(len(chars))
@@ -92,7 +95,8 @@ def text_rates(c: Counts, words: Sequence[str], chars: dict[str, int]) -> np.nda
             j = chars.get(g)
             if j is not None:
                 grams[j] += k
-    return np.concatenate([w, grams / max(n_grams, 1)])
+    marks = np.fromiter((c.punctuation.get(k, 0) for k in PUNCTUATION), dtype=float) / total
+    return np.concatenate([w, grams / max(n_grams, 1), marks])
 
 
 def top_columns(

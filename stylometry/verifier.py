@@ -2,12 +2,14 @@
 
 A writer has one book, not ten candidates, so the score answers "this author or someone
 else?" (Koppel & Winter's impostors setting). Rates of the book's most frequent words and
-character 3-/4-grams (chosen per book from its own text and the impostors') are z-scored and
-fed to a class-balanced logistic regression, the author's chunks against the impostors'.
-Nothing is fitted across authors: the regularisation strength C is chosen per book by
-cross-validation on the book's own chunks, whose folds are contiguous blocks of the author's
-text and whole impostor groups (an impostor writer is never in training and test at once).
-The out-of-fold margins at each length feed the per-length calibration (calibration.py)."""
+character 3-/4-grams (chosen per book from its own text and the impostors') and of its
+punctuation marks (topic-free: they carry the author across books of other subjects) are
+z-scored and fed to a class-balanced logistic regression, the author's chunks against the
+impostors'. Nothing is fitted across authors: the regularisation strength C is chosen per
+book by cross-validation on the book's own chunks, whose folds are contiguous blocks of the
+author's text and whole impostor groups (an impostor writer is never in training and test at
+once). The out-of-fold margins at each length feed the per-length calibration
+(calibration.py)."""
 
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ from stylometry.features import Counts
 from stylometry.metrics import auc
 from stylometry.vectors import UnitMatrix, chunk_ranges, text_rates, top_columns
 
-N_WORDS = 300  # most frequent words (the Delta tradition's range)
-N_CHARS = 1000  # most frequent character 3-/4-grams
+N_WORDS = 500  # most frequent words
+N_CHARS = 2000  # most frequent character 3-/4-grams
 TRAIN_WORDS = 1000  # training chunk length
 C_GRID = (0.02, 0.2)
 FOLDS = 4
