@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rag.durable import fsync
+
 # Temp files are named .<name>.<random>.tmp next to their target.
 TEMP_SUFFIX = ".tmp"
 
@@ -34,11 +36,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 def fsync_dir(folder: Path) -> None:
     """Make a rename (or a new entry) in `folder` survive a power cut."""
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync(folder)
 
 
 def fsync_tree(folder: Path) -> None:
