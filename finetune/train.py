@@ -23,7 +23,8 @@ from finetune.errors import FinetuneError
 from finetune.manifest import AdapterManifest, LossPoint, package_versions
 from finetune.prepare import DataCard, PrepareError, dataset_fingerprint, prepare_dataset
 from finetune.progress import estimate, time_limit, training_progress
-from serving.foundation.atomic import fsync_dir, fsync_tree, write_json_atomic
+from rag.durable import fsync
+from serving.foundation.atomic import fsync_tree, write_json_atomic
 from serving.foundation.names import validate_name
 from serving.foundation.workspace import Workspace
 
@@ -327,7 +328,7 @@ def _complete(run: Run) -> None:
     (run.tmp_dir / RUN_STATE_FILE).unlink(missing_ok=True)
     fsync_tree(run.tmp_dir)
     run.tmp_dir.replace(run.final_dir)
-    fsync_dir(run.final_dir.parent)
+    fsync(run.final_dir.parent)
 
 
 def load_base(base: Path, plan: DevicePlan, quantization: QuantizationConfig):

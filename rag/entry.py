@@ -46,24 +46,21 @@ def _clean_keys(values: list[str]) -> list[str]:
     return kept
 
 
-def _trigger_words(kind: str, name: str, keys: list[str]) -> list[str]:
-    return [] if kind == "chapter" else _clean_keys([name, *keys])
-
-
 @dataclass(frozen=True)
 class EntryKeys:
     """What keyword triggering needs of an entry; read straight from an index's stored entry,
     so opening 10,000 entries does not build 10,000 models."""
 
     entry_id: str
-    fire: tuple[str, ...]  # its name and keys: any of them fires it
+    fire: tuple[str, ...]  # its name and keys: any of them fires it (none for chapters)
     conditions: tuple[str, ...]  # its secondary keys: looked for, never firing
 
     @classmethod
     def from_index(cls, data: dict[str, Any]) -> EntryKeys:
         """From `model_dump(by_alias=True)` of a valid entry (what an index stores)."""
         keys = data.get("secondary_keys") or {}
-        words = _trigger_words(data.get("kind", "lore"), data["name"], data.get("keys", []))
+        chapter = data.get("kind", "lore") == "chapter"
+        words = [] if chapter else _clean_keys([data["name"], *data.get("keys", [])])
         return cls(data["id"], tuple(words), (*keys.get("and", []), *keys.get("not", [])))
 
 
@@ -140,16 +137,6 @@ class LoreEntry(BaseModel):
             and_=list(keys.get("and", [])), not_=list(keys.get("not", []))
         )
         return cls.model_construct(**fields)
-
-    @property
-    def triggers(self) -> list[str]:
-        """Words that fire the entry by keyword: its name and every key (none for chapters)."""
-        return _trigger_words(self.kind, self.name, self.keys)
-
-    @property
-    def trigger_keys(self) -> EntryKeys:
-        keys = self.secondary_keys
-        return EntryKeys(self.id, tuple(self.triggers), (*keys.and_, *keys.not_))
 
     @property
     def where(self) -> str:

@@ -9,7 +9,7 @@ import yaml
 
 from rag import LoreHit, inject_chat, lore_prefix, parse_lore_dir
 from rag.chunking import chunk_text
-from rag.entry import LoreEntry, SecondaryKeys
+from rag.entry import EntryKeys, LoreEntry, SecondaryKeys
 from rag.triggers import KeywordTriggers
 from serving.foundation.workspace import DEMO_BOOK
 
@@ -136,6 +136,11 @@ def test_chunks_follow_paragraphs_and_stay_under_the_limit():
     assert rejoined == " ".join(" ".join([*paragraphs, long_sentence]).split())  # nothing lost
 
 
+def indexed_triggers(entries: list[LoreEntry]) -> KeywordTriggers:
+    """The keyword table as a proxy builds it: from the entries as the index stores them."""
+    return KeywordTriggers(EntryKeys.from_index(e.model_dump(by_alias=True)) for e in entries)
+
+
 def entry(entry_id: str, name: str, keys: list[str], **extra) -> LoreEntry:
     return LoreEntry(id=entry_id, name=name, keys=keys, text="t", **extra)
 
@@ -148,7 +153,7 @@ def test_keyword_triggers_match_whole_words_any_case_and_every_overlap():
         entry("ilse-varga", "Ilse Varga", []),
         entry("varga", "Varga", ["Old Varga"]),
     ]
-    triggers = KeywordTriggers(e.trigger_keys for e in entries)
+    triggers = indexed_triggers(entries)
     text = "DRAYTON came. The ABBOT\nspoke; Lusk’s Correspondence burned. Ilse  Varga left."
     fired = triggers.fired(triggers.scan(text))
     assert fired == {
@@ -209,7 +214,7 @@ def test_benchmark_questions_name_real_demo_entries():
     assert len(questions) >= 60
     assert {q["kind"] for q in questions} == {"direct", "alias", "paraphrase"}
     assert all(q["answer"] in ids for q in questions)
-    triggers = KeywordTriggers(e.trigger_keys for e in entries)
+    triggers = indexed_triggers(entries)
     for q in questions:
         fired = triggers.fired(triggers.scan(q["q"]))
         if q["kind"] == "paraphrase":  # vectors alone must find these

@@ -13,7 +13,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from serving.foundation.atomic import fsync_dir
+from rag.durable import fsync
 from serving.foundation.errors import WorkspaceError
 from serving.foundation.workspace import Workspace
 
@@ -62,4 +62,4 @@ def write_engine_key(ws: Workspace, key: str, *, replace: bool = True) -> None:
                 os.link(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    fsync_dir(path.parent)
+    fsync(path.parent)

@@ -31,27 +31,16 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename (or a new entry) in `folder` survive a power cut."""
-    fsync(folder)
+    fsync(path.parent)
 
 
 def fsync_tree(folder: Path) -> None:
     """Flush every file under `folder` (and the folders themselves) to disk, before a rename
     publishes it: libraries that write the files (peft, transformers) do not."""
     for path in sorted(folder.rglob("*"), reverse=True):
-        if path.is_file() and not path.is_symlink():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        elif path.is_dir():
-            fsync_dir(path)
-    fsync_dir(folder)
+        if (path.is_file() and not path.is_symlink()) or path.is_dir():
+            fsync(path)
+    fsync(folder)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
