@@ -30,14 +30,22 @@ StartedEngineOpt = Annotated[
 ]
 
 
+def _at_least(least: float, help: str) -> Any:
+    """A number option with a floor: typer rejects smaller values and shows the floor."""
+    return typer.Option(min=least, help=help)
+
+
+def _switch(name: str, help: str) -> Any:
+    """An on/off option spelled `--NAME/--no-NAME`."""
+    return typer.Option(f"--{name}/--no-{name}", help=help)
+
+
 @app.command("report")
 def report(
     fresh_hours: Annotated[
         float, typer.Option(help="Reuse saved results younger than this many hours.")
     ] = 24.0,
-    run: Annotated[
-        bool, typer.Option("--run/--no-run", help="Run benchmarks without a fresh result.")
-    ] = True,
+    run: Annotated[bool, _switch("run", "Run benchmarks without a fresh result.")] = True,
     only: Annotated[
         list[str] | None,
         typer.Option(
@@ -74,7 +82,7 @@ def continue_latency(
         typer.Option("--workspace", "-w", help="Workspace (default: a fresh demo book)."),
     ] = None,
     engine_url: StartedEngineOpt = None,
-    runs: Annotated[int, typer.Option(min=1, help="cn turns per path.")] = 5,
+    runs: Annotated[int, _at_least(1, "cn turns per path.")] = 5,
 ) -> None:
     """Latency of `cn -p` (Continue CLI) through the proxy vs. straight to the engine."""
     run_benchmark("continue_latency", workspace=workspace, engine_url=engine_url, runs=runs)
@@ -82,13 +90,11 @@ def continue_latency(
 
 @app.command("proxy")
 def proxy(
-    chunks: Annotated[int, typer.Option(min=1, help="Lore chunks in the store.")] = 10_000,
+    chunks: Annotated[int, _at_least(1, "Lore chunks in the store.")] = 10_000,
     requests: Annotated[
-        int, typer.Option(min=20, help="Requests per cell at 8 clients (x0.5 at 1, x2 at 64).")
+        int, _at_least(20, "Requests per cell at 8 clients (x0.5 at 1, x2 at 64).")
     ] = 200,
-    litellm: Annotated[
-        bool, typer.Option("--litellm/--no-litellm", help="Also measure LiteLLM's proxy.")
-    ] = True,
+    litellm: Annotated[bool, _switch("litellm", "Also measure LiteLLM's proxy.")] = True,
     backend: Annotated[
         list[str] | None,
         typer.Option(
@@ -106,15 +112,11 @@ def proxy(
 
 @app.command("load")
 def load(
-    requests: Annotated[int, typer.Option(min=1, help="Concurrent streams per burst.")] = 200,
-    cap: Annotated[
-        int, typer.Option(min=1, help="server.max_concurrency for the beyond-the-cap burst.")
-    ] = 32,
-    engine: Annotated[
-        bool, typer.Option("--engine/--no-engine", help="Also load the real CPU vLLM engine.")
-    ] = False,
+    requests: Annotated[int, _at_least(1, "Concurrent streams per burst.")] = 200,
+    cap: Annotated[int, _at_least(1, "server.max_concurrency for the beyond-the-cap burst.")] = 32,
+    engine: Annotated[bool, _switch("engine", "Also load the real CPU vLLM engine.")] = False,
     engine_requests: Annotated[
-        int, typer.Option(min=1, help="Concurrent streams per burst on the real engine.")
+        int, _at_least(1, "Concurrent streams per burst on the real engine.")
     ] = 8,
 ) -> None:
     """Concurrent streaming chats through the proxy: errors, latency, memory, fds, the 429 cap."""
@@ -126,7 +128,7 @@ def load(
 @app.command("retrieval")
 def retrieval(
     latency_chunks: Annotated[
-        int, typer.Option(min=0, help="Chunks in the store for the latency part (0: skip it).")
+        int, _at_least(0, "Chunks in the store for the latency part (0: skip it).")
     ] = 10_000,
 ) -> None:
     """Lore retrieval quality (recall@5, MRR: keyword, vector, hybrid) and retrieve() latency."""
@@ -181,7 +183,7 @@ def stylometry(
 
 @app.command("train")
 def train(
-    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps per configuration.")] = 4,
+    steps: Annotated[int, _at_least(1, "Optimizer steps per configuration.")] = 4,
     config: Annotated[
         Path | None, typer.Option(help="Training config (default: lora_style_transfer.yaml).")
     ] = None,
@@ -191,44 +193,42 @@ def train(
     ] = None,
     threads: Annotated[
         int | None,
-        typer.Option(min=1, help="torch CPU threads (default: one per core; 1 on a busy machine)."),
+        _at_least(1, "torch CPU threads (default: one per core; 1 on a busy machine)."),
     ] = None,
     out: ResultsOpt = None,
 ) -> None:
     """LoRA training speed on SmolLM2: s/step, tokens/s, peak RSS and loss, per configuration."""
-    from benchmarks.train_throughput import DEFAULT_CONFIG, run
-    from serving.cli.errors import user_errors
+    from benchmarks.train_throughput import DEFAULT_CONFIG
 
-    with user_errors():
-        path = run(
-            steps=steps,
-            config_path=config or DEFAULT_CONFIG,
-            sets=set_ or (),
-            out_dir=out,
-            threads=threads,
-        )
-    typer.echo(f"results: {path}")
+    run_benchmark(
+        "train_throughput",
+        steps=steps,
+        config_path=config or DEFAULT_CONFIG,
+        sets=set_ or (),
+        out_dir=out,
+        threads=threads,
+    )
 
 
 @app.command("gate")
 def gate(
     steps: Annotated[
-        int | None, typer.Option(min=1, help="Training steps per adapter (instead of --epochs).")
+        int | None, _at_least(1, "Training steps per adapter (instead of --epochs).")
     ] = None,
-    epochs: Annotated[float, typer.Option(min=0.01, help="Training epochs per adapter.")] = 2.0,
-    chapter_words: Annotated[int, typer.Option(min=200, help="Words per chapter cut.")] = 1500,
-    train_chapters: Annotated[int, typer.Option(min=1, help="Training chapters per author.")] = 6,
+    epochs: Annotated[float, _at_least(0.01, "Training epochs per adapter.")] = 2.0,
+    chapter_words: Annotated[int, _at_least(200, "Words per chapter cut.")] = 1500,
+    train_chapters: Annotated[int, _at_least(1, "Training chapters per author.")] = 6,
     held_out_chapters: Annotated[
-        int, typer.Option(min=1, help="Held-out chapters per author (the yardstick).")
+        int, _at_least(1, "Held-out chapters per author (the yardstick).")
     ] = 3,
-    prompts: Annotated[int, typer.Option(min=1, help="Held-out prompts per author.")] = 24,
-    new_tokens: Annotated[int, typer.Option(min=8, help="Tokens per continuation.")] = 256,
+    prompts: Annotated[int, _at_least(1, "Held-out prompts per author.")] = 24,
+    new_tokens: Annotated[int, _at_least(8, "Tokens per continuation.")] = 256,
     seed: Annotated[
         list[int] | None,
         typer.Option("--seed", help="Sampling seed (repeatable; default 0 and 1)."),
     ] = None,
-    repeats: Annotated[int, typer.Option(min=1, help="Gate trials per author.")] = 1,
-    workers: Annotated[int, typer.Option(min=1, help="Concurrent generation requests.")] = 12,
+    repeats: Annotated[int, _at_least(1, "Gate trials per author.")] = 1,
+    workers: Annotated[int, _at_least(1, "Concurrent generation requests.")] = 12,
     engine_url: StartedEngineOpt = None,
     work_dir: Annotated[
         Path | None,
@@ -237,26 +237,22 @@ def gate(
     out: ResultsOpt = None,
 ) -> None:
     """Does the gate pick the right voice? Two authors, two adapters, each author's yardstick."""
-    from benchmarks.gate_benchmark import run
-    from serving.cli.errors import user_errors
-
-    with user_errors():
-        path = run(
-            steps=steps,
-            epochs=epochs,
-            chapter_words=chapter_words,
-            train_chapters=train_chapters,
-            held_out_chapters=held_out_chapters,
-            prompts=prompts,
-            new_tokens=new_tokens,
-            seeds=tuple(seed or [0, 1]),
-            repeats=repeats,
-            workers=workers,
-            engine_url=engine_url,
-            work_dir=work_dir,
-            out_dir=out,
-        )
-    typer.echo(f"results: {path}")
+    run_benchmark(
+        "gate_benchmark",
+        steps=steps,
+        epochs=epochs,
+        chapter_words=chapter_words,
+        train_chapters=train_chapters,
+        held_out_chapters=held_out_chapters,
+        prompts=prompts,
+        new_tokens=new_tokens,
+        seeds=tuple(seed or [0, 1]),
+        repeats=repeats,
+        workers=workers,
+        engine_url=engine_url,
+        work_dir=work_dir,
+        out_dir=out,
+    )
 
 
 @app.command("reliability")
@@ -269,15 +265,13 @@ def reliability() -> None:
 @app.command("voice")
 def voice(
     budget_minutes: Annotated[
-        float, typer.Option(min=1, help="Training time per author and recipe variant.")
+        float, _at_least(1, "Training time per author and recipe variant.")
     ] = 60.0,
     variant: Annotated[
         list[str] | None,
         typer.Option(help="Recipe variant to train (repeatable; see benchmarks/voice.py)."),
     ] = None,
-    engine: Annotated[
-        bool, typer.Option("--engine/--no-engine", help="Generate and gate on the vLLM engine.")
-    ] = True,
+    engine: Annotated[bool, _switch("engine", "Generate and gate on the vLLM engine.")] = True,
     engine_url: StartedEngineOpt = None,
 ) -> None:
     """Do the adapters write in the author's band? Base, matching, other-author and own-text

@@ -37,6 +37,8 @@ EVAL_EVERY_STEPS = 10
 PROMPT_ROOM_TOKENS = 260
 
 
+# run()'s arguments that are not part of the recorded recipe.
+NOT_PARAMS = ("corpus", "authors", "engine_url", "work_dir", "out_dir", "progress")
 # The params that shape each author's workspace, in make_workspace's order.
 WORKSPACE_PARAMS = ("chapter_words", "train_chapters", "held_out_chapters", "impostor_authors")
 
@@ -62,20 +64,9 @@ def run(
     progress: bool = True,
 ) -> Path:
     """Run the benchmark and write gate_benchmark.{json,md} + plots; return the folder."""
-    params = dict(
-        steps=steps,
-        epochs=epochs,
-        max_length=max_length,
-        chapter_words=chapter_words,
-        train_chapters=train_chapters,
-        held_out_chapters=held_out_chapters,
-        impostor_authors=impostor_authors,
-        prompts=prompts,
-        new_tokens=new_tokens,
-        seeds=list(seeds),
-        repeats=repeats,
-        workers=workers,
-    )
+    # The recipe recorded with the figures: every argument but the inputs and where things go.
+    params = {k: v for k, v in locals().items() if k not in NOT_PARAMS}
+    params["seeds"] = list(seeds)
     work = Path(work_dir or tempfile.mkdtemp(prefix="inkwell-gate-bench-"))
     started = time.monotonic()
     workspaces = {
