@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -14,6 +13,7 @@ from serving.cli.errors import user_errors
 from serving.registry import hotload
 
 app = typer.Typer(no_args_is_help=True)
+T = TypeVar("T")
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="The book's workspace.")]
 EngineUrlOpt = Annotated[
@@ -22,24 +22,25 @@ EngineUrlOpt = Annotated[
 ]
 
 
-@contextlib.contextmanager
-def _session(workspace: Path, engine_url: str | None, required: bool) -> Iterator[tuple]:
-    """The workspace and a client for its engine (None when optional and not running)."""
+def _on_engine(
+    action: Callable[..., T], workspace: Path, engine_url: str | None, *args: str, required: bool
+) -> tuple[T, str]:
+    """`action(ws, client, *args)` with user errors as messages, and the engine's URL: the one
+    way these commands reach the engine (client None when optional and not running)."""
     from serving.engine import EngineError, engine_client, resolve_engine_url
     from serving.foundation.workspace import Workspace
 
-    ws = Workspace.load(workspace)
-    url = resolve_engine_url(ws, engine_url)
-    with engine_client(ws, url) as client:
-        if not client.is_healthy():
-            if required:
+    with user_errors():
+        ws = Workspace.load(workspace)
+        url = resolve_engine_url(ws, engine_url)
+        with engine_client(ws, url) as client:
+            healthy = client.is_healthy()
+            if required and not healthy:
                 raise EngineError(
                     f"no engine answers at {url}; start one with `inkwell engine start` "
                     "or pass --engine-url"
                 )
-            yield ws, None
-        else:
-            yield ws, client
+            return action(ws, client if healthy else None, *args), client.url
 
 
 @app.command("list")
@@ -73,30 +74,26 @@ def show(name: str, workspace: WorkspaceOpt = Path(".")) -> None:
 @app.command()
 def load(name: str, workspace: WorkspaceOpt = Path("."), engine_url: EngineUrlOpt = None) -> None:
     """Hot-load a trained run into the engine and register it as a candidate."""
-    with user_errors(), _session(workspace, engine_url, required=True) as (ws, client):
-        record = hotload.load(ws, client, name)
-    typer.echo(f"loaded {record.name} ({record.state}) into {client.url}")
+    record, url = _on_engine(hotload.load, workspace, engine_url, name, required=True)
+    typer.echo(f"loaded {record.name} ({record.state}) into {url}")
 
 
 @app.command()
 def unload(name: str, workspace: WorkspaceOpt = Path("."), engine_url: EngineUrlOpt = None) -> None:
     """Take an adapter out of the engine (it stays registered)."""
-    with user_errors(), _session(workspace, engine_url, required=True) as (ws, client):
-        hotload.unload(ws, client, name)
+    _on_engine(hotload.unload, workspace, engine_url, name, required=True)
     typer.echo(f"unloaded {name}")
 
 
 @app.command()
 def remove(name: str, workspace: WorkspaceOpt = Path("."), engine_url: EngineUrlOpt = None) -> None:
     """Forget an adapter (unloading it if an engine runs); its files stay on disk."""
-    with user_errors(), _session(workspace, engine_url, required=False) as (ws, client):
-        record = hotload.remove(ws, client, name)
+    record, _ = _on_engine(hotload.remove, workspace, engine_url, name, required=False)
     typer.echo(f"removed {record.name} from the registry (files kept in {record.path})")
 
 
 @app.command()
 def rollback(workspace: WorkspaceOpt = Path("."), engine_url: EngineUrlOpt = None) -> None:
     """Make the previous live adapter live again (the base model if there was none)."""
-    with user_errors(), _session(workspace, engine_url, required=False) as (ws, client):
-        restored = hotload.rollback(ws, client)
+    restored, _ = _on_engine(hotload.rollback, workspace, engine_url, required=False)
     typer.echo(f"live is now {restored.name if restored else 'the base model'}")
