@@ -19,6 +19,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.harness.engines import engine_for
@@ -82,12 +83,25 @@ def run(
     share_adapters(workspaces)
     speed, trials = run_trials(workspaces, engine_url, params, progress)
     figures = summarise(authors, trials, training, speed, params)
-    figures["wall_time_s"] = round(time.monotonic() - started, 1)
-    out = write_results(
-        Path(out_dir) if out_dir else None, NAME, figures, markdown(figures), plots(figures)
-    )
-    print(markdown(figures))
+    out = save_and_print(NAME, figures, started, out_dir, markdown, plots)
     print(f"workspaces, adapters and evaluation reports kept in {work}")
+    return out
+
+
+def save_and_print(
+    name: str,
+    figures: dict,
+    started: float,
+    out_dir: str | Path | None,
+    markdown: Callable[[dict], str],
+    plots: Callable[[dict], dict],
+) -> Path:
+    """How the long benchmarks (this one, the voice) end: stamp the wall time, write the
+    results, print their page; return the folder."""
+    figures["wall_time_s"] = round(time.monotonic() - started, 1)
+    page = markdown(figures)
+    out = write_results(Path(out_dir) if out_dir else None, name, figures, page, plots(figures))
+    print(page)
     return out
 
 

@@ -22,7 +22,6 @@ from typing import Any
 
 from benchmarks import gate_benchmark as gate
 from benchmarks import voice_best_of
-from benchmarks.harness.results import write_results
 from benchmarks.voice_page import markdown, plots, summarise
 
 NAME = "voice"
@@ -88,11 +87,7 @@ def run(
     figures = summarise(results, params)
     if speed_steps:
         figures["speed"] = training_speed(speed_steps, work / "speed")
-    figures["wall_time_s"] = round(time.monotonic() - started, 1)
-    out = write_results(
-        Path(out_dir) if out_dir else None, NAME, figures, markdown(figures), plots(figures)
-    )
-    print(markdown(figures))
+    out = gate.save_and_print(NAME, figures, started, out_dir, markdown, plots)
     print(f"workspaces and adapters kept in {work}")
     return out
 
