@@ -153,35 +153,41 @@ def sweep(store: Any, questions: list[dict[str, str]]) -> list[dict[str, Any]]:
 
 
 def query_embedding_latency(backend: str, questions: list[dict[str, str]]) -> dict[str, Any]:
-    """Per-query wall and CPU ms of one embedding on one thread, the cache cleared each time
-    (a cached query costs microseconds; that is measured apart)."""
+    """Per-query ms of one embedding as the proxy runs it for a lone writer (wall, and the CPU
+    of every thread: a lone int8 query spreads over the cores), and of one lane (the cost of a
+    query on one core, as under load), the cache cleared each time (a cached query costs
+    microseconds; that is measured apart)."""
+    from rag.backends import encoder
     from rag.embeddings import embed_query, query_cache
 
     texts = [item["q"] for item in questions] + CONVERSATIONS
     embed_query("warm-up", backend)
-    wall, cpu = [], []
+    lane = encoder(backend, "query")
+    wall, cpu, one_core = [], [], []
     for text in texts * 3:
         query_cache.clear()
         wall += _timed(lambda t=text: embed_query(t, backend), 1, cpu)
+        _timed(lambda t=text: lane.encode([t]), 1, one_core)
     cached = _timed(lambda: embed_query(texts[0], backend), 200)
     return {
         "wall_ms": {"p50": _percentile(wall, 50), "p99": _percentile(wall, 99)},
         "cpu_ms": {"p50": _percentile(cpu, 50), "p99": _percentile(cpu, 99)},
+        "one_core_cpu_ms": {"p50": _percentile(one_core, 50), "p99": _percentile(one_core, 99)},
         "cached_ms": {"p50": _percentile(cached, 50)},
         "queries": len(wall),
     }
 
 
 def _timed(fn: Callable[[], Any], repeats: int, cpu: list[float] | None = None) -> list[float]:
-    """Wall milliseconds per call; with `cpu`, also this thread's CPU milliseconds (which a
-    busy machine inflates far less than wall time)."""
+    """Wall milliseconds per call; with `cpu`, also the CPU milliseconds of this process's
+    threads (which a busy machine inflates far less than wall time)."""
     times = []
     for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.thread_time()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         times.append((time.perf_counter() - start) * 1000)
         if cpu is not None:
-            cpu.append((time.thread_time() - start_cpu) * 1000)
+            cpu.append((time.process_time() - start_cpu) * 1000)
     return times
 
 
@@ -305,7 +311,9 @@ def _intro_markdown(figures: dict[str, Any]) -> list[str]:
         f"{DEPTH}); hybrid (keywords + vectors) is the ranking the proxy uses. Targets: hybrid "
         f"recall@5 >= {TARGET_HYBRID_RECALL_AT_5}, paraphrase injected >= "
         f"{TARGET_PARAPHRASE_INJECTED}, query embedding <= {TARGET_QUERY_EMBEDDING_CPU_MS} ms "
-        f"CPU p50 on one thread, index open <= {TARGET_INDEX_OPEN_S} s.",
+        f"CPU p50 on one core, index open <= {TARGET_INDEX_OPEN_S} s. A lone query runs on "
+        "every core (wall and CPU of all threads as served); under load each query has one "
+        "core (one-core CPU).",
     ]
 
 
@@ -315,17 +323,19 @@ def _backends_markdown(backends: dict[str, Any], default_backend: str) -> list[s
         "",
         "## Embedding backends (each with its own index of the demo lore)",
         "",
-        "| backend | query embedding p50 wall ms | p50 CPU ms | p99 CPU ms | cached p50 ms "
-        "| hybrid recall@5 | vector recall@5 | paraphrase injected | all injected | index s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| backend | query embedding p50 wall ms | p50 CPU ms | one-core p50 CPU ms "
+        "| one-core p99 CPU ms | cached p50 ms | hybrid recall@5 | vector recall@5 "
+        "| paraphrase injected | all injected | index s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for backend, result in backends.items():
         embedding, s = result["query_embedding"], result["quality"]["scores"]
         mark = " (default)" if backend == default_backend else ""
         lines.append(
             f"| {backend}{mark} | {embedding['wall_ms']['p50']:.2f} | "
-            f"{embedding['cpu_ms']['p50']:.2f} | {embedding['cpu_ms']['p99']:.2f} | "
-            f"{embedding['cached_ms']['p50']:.4f} | {s['hybrid']['all']['recall@5']:.3f} | "
+            f"{embedding['cpu_ms']['p50']:.2f} | {embedding['one_core_cpu_ms']['p50']:.2f} | "
+            f"{embedding['one_core_cpu_ms']['p99']:.2f} | {embedding['cached_ms']['p50']:.4f} | "
+            f"{s['hybrid']['all']['recall@5']:.3f} | "
             f"{s['vector']['all']['recall@5']:.3f} | "
             f"{s['injected_recall']['paraphrase']:.3f} | {s['injected_recall']['all']:.3f} | "
             f"{result['index_s']:.1f} |"
@@ -503,6 +513,8 @@ def run(
         },
         "hybrid_recall@5_met": hybrid >= TARGET_HYBRID_RECALL_AT_5,
         "paraphrase_injected_met": paraphrase >= TARGET_PARAPHRASE_INJECTED,
+        "query_embedding_met": chosen["query_embedding"]["one_core_cpu_ms"]["p50"]
+        <= TARGET_QUERY_EMBEDDING_CPU_MS,
     }
     if latency_chunks:
         workspace = (out_dir or RESULTS_DIR) / f"workspace-{latency_chunks}"
@@ -519,7 +531,8 @@ def _backend_line(result: dict[str, Any]) -> str:
     return (
         f"hybrid recall@5 {scores['hybrid']['all']['recall@5']:.3f}, paraphrase injected "
         f"{scores['injected_recall']['paraphrase']:.3f}, query embedding p50 "
-        f"{embedding['wall_ms']['p50']:.2f} ms wall / {embedding['cpu_ms']['p50']:.2f} ms CPU"
+        f"{embedding['wall_ms']['p50']:.2f} ms wall / {embedding['cpu_ms']['p50']:.2f} ms CPU, "
+        f"one core {embedding['one_core_cpu_ms']['p50']:.2f} ms CPU"
     )
 
 

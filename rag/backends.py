@@ -10,9 +10,11 @@ name, which is what indexes recorded before there was a choice."""
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -38,9 +40,13 @@ def backend_of(fingerprint_text: str) -> Backend | None:
 
 class Encoder(Protocol):
     dimensions: int
+    # Queries that may encode at once, each on its own thread (1: one at a time, and queries
+    # that arrive meanwhile are batched into the next call).
+    lanes: int
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length float32 rows, one per text. Not thread-safe: callers serialise."""
+    def encode(self, texts: Sequence[str], alone: bool = False) -> np.ndarray:
+        """Unit-length float32 rows, one per text. Callers run at most `lanes` at once;
+        `alone`: no other encode is running, so one text may use every core."""
         ...
 
 
@@ -51,8 +57,9 @@ class TorchEncoder:
         self.model = SentenceTransformer(str(model_dir()), local_files_only=True)
         self.dimensions = 384
         self.threads = threads
+        self.lanes = 1
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], alone: bool = False) -> np.ndarray:
         import torch
 
         before = torch.get_num_threads()
@@ -67,39 +74,54 @@ class TorchEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+def _session(path: Path, threads: int, spin: bool = True) -> Any:
+    """An onnxruntime CPU session on `threads` threads (0: every core). Without spinning, the
+    pool's threads sleep between calls instead of busy-waiting for the next one."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxEncoder:
     """onnxruntime on the exported graph (pooling and normalisation are inside it); the fast
     tokenizer is the packaged tokenizer.json."""
 
     def __init__(self, backend: Backend, threads: int | None) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         folder = built(backend)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or 0
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(
-            str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = _session(folder / "model.onnx", threads or 0)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.enable_padding()
         self.dimensions = 384
         # Dynamic quantization scales activations per call, so in a batch a text's vector
         # would depend on its batch-mates: the int8 model runs one text per call (as fast on
-        # one core, and no padding).
+        # one core, and no padding). Sessions and tokenizers are safe to share across
+        # threads, so under load its queries run side by side, one per core, instead of
+        # queueing behind one another.
         self.batch = 1 if backend == "onnx-int8" else 32
+        cores = len(os.sched_getaffinity(0))
+        self.lanes = cores if self.batch == 1 and threads == 1 else 1
+        # A query that runs alone (one writer, an idle machine) spreads over every core: it
+        # answers sooner, and under load the lanes keep one query per core.
+        self._wide = _session(folder / "model.onnx", cores, spin=False) if self.lanes > 1 else None
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], alone: bool = False) -> np.ndarray:
+        session = self._wide if alone and self._wide is not None else self.session
         parts = []
         for start in range(0, len(texts), self.batch):
             encoded = self.tokenizer.encode_batch(list(texts[start : start + self.batch]))
             ids = np.array([e.ids for e in encoded], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-            (vectors,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+            (vectors,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
             parts.append(vectors)
         return np.asarray(np.concatenate(parts), dtype=np.float32)
 
@@ -110,8 +132,9 @@ class Model2VecEncoder:
 
         self.model = StaticModel.from_pretrained(str(built("model2vec")))
         self.dimensions = int(self.model.dim)
+        self.lanes = 1
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], alone: bool = False) -> np.ndarray:
         vectors = np.asarray(self.model.encode(list(texts), show_progress_bar=False), np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)

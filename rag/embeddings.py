@@ -1,7 +1,8 @@
 """Lore and query embeddings with the configured backend (see rag/backends.py), offline.
 
 Documents (ingest) are embedded in batches on every core. Queries (the per-request hot path)
-are cached by text and, on a miss, batched: while one encode runs, the queries that arrive
+are cached by text; on a miss, an encoder that runs one text per call (int8) encodes up to one
+query per core at once, and the others batch: while one encode runs, the queries that arrive
 wait, and whichever of them runs next encodes all of them in one call, on one thread."""
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from rag.query_cache import QueryCache
 
 DEFAULT_BACKEND: Backend = StoreConfig().embedding
 query_cache = QueryCache()
-# One encode at a time per backend: tokenizers and sessions are not shared across threads.
-_encode_locks: dict[Backend, threading.Lock] = {}
+# Encodes that may run at once per encoder: its lanes (documents: one batch at a time).
+_encode_slots: dict[tuple[Backend, str], threading.Semaphore] = {}
 _pending: dict[Backend, list[tuple[str, Future[np.ndarray]]]] = {}
+_running: dict[Backend, int] = {}  # query encodes under way, per backend
 _pending_lock = threading.Lock()
 
 
@@ -34,9 +36,9 @@ def embedding_key(text: str, backend: Backend = DEFAULT_BACKEND) -> str:
     return hashlib.sha256(f"{fingerprint(backend)}\n{text}".encode()).hexdigest()[:32]
 
 
-def _lock_for(backend: Backend) -> threading.Lock:
+def _slots(backend: Backend, purpose: str, lanes: int) -> threading.Semaphore:
     with _pending_lock:
-        return _encode_locks.setdefault(backend, threading.Lock())
+        return _encode_slots.setdefault((backend, purpose), threading.Semaphore(lanes))
 
 
 def embed_documents(texts: Sequence[str], backend: Backend = DEFAULT_BACKEND) -> np.ndarray:
@@ -44,7 +46,7 @@ def embed_documents(texts: Sequence[str], backend: Backend = DEFAULT_BACKEND) ->
     model = encoder(backend, "documents")
     if not texts:
         return np.zeros((0, model.dimensions), dtype=np.float32)
-    with _lock_for(backend):
+    with _slots(backend, "documents", 1):
         return model.encode(list(texts))
 
 
@@ -55,10 +57,21 @@ def embed_query(text: str, backend: Backend = DEFAULT_BACKEND) -> np.ndarray:
     if cached is not None:
         return cached
     model = encoder(backend, "query")
+    slots = _slots(backend, "query", model.lanes)
+    if model.lanes > 1:
+        with slots:
+            with _pending_lock:
+                _running[backend] = _running.get(backend, 0) + 1
+                alone = _running[backend] == 1
+            try:
+                return query_cache.put(key, model.encode([text], alone=alone)[0])
+            finally:
+                with _pending_lock:
+                    _running[backend] -= 1
     result: Future[np.ndarray] = Future()
     with _pending_lock:
         _pending.setdefault(backend, []).append((text, result))
-    with _lock_for(backend):
+    with slots:
         if not result.done():
             with _pending_lock:
                 batch, _pending[backend] = _pending[backend], []

@@ -95,7 +95,9 @@ def test_a_repeated_query_is_served_from_the_cache(monkeypatch):
     calls = []
     model = backends.encoder("onnx-int8", "query")
     original = model.encode
-    monkeypatch.setattr(model, "encode", lambda texts: calls.append(texts) or original(texts))
+    monkeypatch.setattr(
+        model, "encode", lambda texts, **how: calls.append(texts) or original(texts, **how)
+    )
     query_cache.clear()
     first = embed_query("Where does Benna keep the brass key?", "onnx-int8")
     again = embed_query("Where does Benna keep the brass key?", "onnx-int8")

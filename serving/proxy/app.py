@@ -167,12 +167,14 @@ def run(workspace: Workspace, settings: ServerConfig) -> None:
 
 def serve_socket(workspace: Workspace, settings: ServerConfig, sock: socket.socket) -> None:
     """Serve on an already bound socket (uvloop + httptools, no access log: traces record it)."""
+    import numpy  # noqa: F401  (loads OpenBLAS: threadpoolctl limits only loaded libraries)
     import uvicorn
     from threadpoolctl import threadpool_limits
 
     # The proxy's numpy work is one 10k x 384 product per request, which a second BLAS
     # thread does not speed up; OpenBLAS's idle threads spin-wait, doubling retrieval's CPU
-    # and starving the event loop on a small machine (measured: 15.7 -> 9.7 ms CPU a call).
+    # and starving the event loop on a small machine (measured in `inkwell serve`, 10k chunks,
+    # one client: 23.5 -> 11.2 ms CPU a request).
     threadpool_limits(1, user_api="blas")
 
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get(
