@@ -413,7 +413,7 @@ def _latency_markdown(latency: dict[str, Any]) -> list[str]:
         f"{latency['calls']} calls over {len(CONVERSATIONS)} chat conversations, in one "
         "process, one at a time; parts measured alone. 1-minute load average before/after: "
         f"{latency['load_average']} on {os.cpu_count()} cores (other work on the machine "
-        "inflates wall time; `retrieve_cpu` is the CPU time of the calling thread).",
+        "inflates wall time; `retrieve_cpu` is the CPU time of the process's threads).",
         "",
         "| part | p50 ms | p99 ms |",
         "|---|---|---|",
