@@ -181,6 +181,22 @@ def stylometry(
     typer.echo(f"scoring: {figures['scoring_speed']}  judge: {figures['judge']}")
 
 
+@app.command("judge")
+def judge(
+    judge_url: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible endpoint to judge with (default: start vLLM)."),
+    ] = None,
+    judge_model: Annotated[str | None, typer.Option(help="The judge's model name.")] = None,
+    pairs: Annotated[int, _at_least(1, "(author passage, generated passage) pairs.")] = 12,
+    out: ResultsOpt = None,
+) -> None:
+    """The LLM judge's order-swap consistency (the project's engine unless --judge-url)."""
+    run_benchmark(
+        "judge_consistency", out_dir=out, judge_url=judge_url, judge_model=judge_model, pairs=pairs
+    )
+
+
 @app.command("train")
 def train(
     steps: Annotated[int, _at_least(1, "Optimizer steps per configuration.")] = 4,

@@ -433,7 +433,8 @@ def measure_cell(
     target: Target, engine: Any, names: list[str], concurrency: int, stream: bool, count: int
 ) -> dict[str, Any]:
     """One target at one client count and mode: latency, TTFT, errors, CPU per request."""
-    bodies = _bodies(names, count + 10, stream, seed=concurrency)
+    # Whole and stream cells ask different questions: a repeated one is a cache hit.
+    bodies = _bodies(names, count + 10, stream, seed=2 * concurrency + stream)
     cpu_before = _cpu_seconds(target.pid) if target.pid else 0.0
     engine_before = _cpu_seconds(engine.process.pid)
     offset = target.traces.stat().st_size if target.traces and target.traces.exists() else 0

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from benchmarks.judge_consistency import judge_consistency
 from benchmarks.stylometry_protocols import (
     Corpus,
     Scored,
@@ -29,7 +30,7 @@ from benchmarks.stylometry_protocols import (
     method_figures,
     rotation_splits,
 )
-from benchmarks.stylometry_speed import demo_check, judge_consistency, scoring_speed
+from benchmarks.stylometry_speed import demo_check, scoring_speed
 from stylometry.calibration import text_units
 from stylometry.corpus import load_corpus
 from stylometry.features import extract

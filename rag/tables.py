@@ -86,7 +86,9 @@ def read_tables(root: Path, collection: str, model: str, count: int) -> Tables |
     folder = tables_dir(root, collection)
     try:
         data = orjson.loads((folder / _CHUNKS).read_bytes())
-        matrix = np.load(folder / _VECTORS, mmap_mode="r", allow_pickle=False)
+        # A plain array over the mapping: products with a np.memmap come back as memmaps,
+        # each paying the subclass's bookkeeping.
+        matrix = np.asarray(np.load(folder / _VECTORS, mmap_mode="r", allow_pickle=False))
         header = (data["format"], data["collection"], data["model"], data["count"])
         if header != (FORMAT, collection, model, count) or len(data["rows"]) != count:
             raise ValueError(f"tables of {header[1]!r} ({header[3]} chunks, {header[2]})")

@@ -35,6 +35,7 @@ NOT_BENCHMARKS = {"__init__", "cli"}
 # What the report is expected to cover; a missing module is reported, not skipped silently.
 EXPECTED = {
     "stylometry_attribution": "Stylometry attribution",
+    "judge_consistency": "The LLM judge: order-swap consistency",
     "retrieval_quality": "Retrieval quality",
     "proxy_overhead": "Proxy overhead",
     "train_throughput": "Training throughput",
