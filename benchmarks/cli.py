@@ -289,6 +289,10 @@ def voice(
     ] = None,
     engine: Annotated[bool, _switch("engine", "Generate and gate on the vLLM engine.")] = True,
     engine_url: StartedEngineOpt = None,
+    prompts: Annotated[int, _at_least(1, "Held-out prompts scored per author.")] = 24,
+    new_tokens: Annotated[int, _at_least(1, "Tokens generated per prompt.")] = 256,
+    seeds: Annotated[int, _at_least(1, "Sampling seeds per prompt.")] = 2,
+    best_of_prompts: Annotated[int, _at_least(1, "Prompts for the best-of-n measure.")] = 12,
 ) -> None:
     """Do the adapters write in the author's band? Base, matching, other-author and own-text
     style scores per author and recipe, with intervals, NLL, the gate and best-of-n."""
@@ -298,4 +302,8 @@ def voice(
         variants=tuple(variant or ("default",)),
         engine=engine,
         engine_url=engine_url,
+        prompts=prompts,
+        new_tokens=new_tokens,
+        seeds=tuple(range(seeds)),
+        best_of_prompts=best_of_prompts,
     )
