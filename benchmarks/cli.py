@@ -293,6 +293,7 @@ def voice(
     new_tokens: Annotated[int, _at_least(1, "Tokens generated per prompt.")] = 256,
     seeds: Annotated[int, _at_least(1, "Sampling seeds per prompt.")] = 2,
     best_of_prompts: Annotated[int, _at_least(1, "Prompts for the best-of-n measure.")] = 12,
+    out: ResultsOpt = None,
 ) -> None:
     """Do the adapters write in the author's band? Base, matching, other-author and own-text
     style scores per author and recipe, with intervals, NLL, the gate and best-of-n."""
@@ -306,4 +307,5 @@ def voice(
         new_tokens=new_tokens,
         seeds=tuple(range(seeds)),
         best_of_prompts=best_of_prompts,
+        out_dir=out,
     )
