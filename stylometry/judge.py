@@ -23,6 +23,22 @@ dialogue and how it is tagged, punctuation habits, point of view and tense, tone
 plot, names and facts. Reply with JSON only: {"closer": "A" or "B", "reason": "<one sentence>"}"""
 
 MAX_PASSAGE_CHARS = 3000
+# The verdict as a JSON schema the endpoint decodes to (OpenAI structured outputs, which vLLM
+# also serves): a small model that rambles in prose still answers A or B. An endpoint that
+# rejects the field is asked in prose from then on.
+VERDICT_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "style_verdict",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {"closer": {"enum": ["A", "B"]}, "reason": {"type": "string"}},
+            "required": ["closer", "reason"],
+            "additionalProperties": False,
+        },
+    },
+}
 _VERDICT = re.compile(r'"closer"\s*:\s*"([AB])"')
 
 
@@ -86,6 +102,7 @@ class Judge:
         )
         self._cache: dict[str, str | None] = {}
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._structured = True  # until the endpoint turns VERDICT_FORMAT down
 
     def _cached(self, key: str) -> tuple[bool, str | None]:
         if key in self._cache:
@@ -119,15 +136,28 @@ class Judge:
         key = hashlib.sha256(f"{self.model}\0{RUBRIC}\0{user}".encode()).hexdigest()
         hit, verdict = self._cached(key)
         if not hit:
-            reply = self._client.chat.completions.create(
-                model=self.model,
-                temperature=0.0,
-                max_tokens=200,
-                messages=[{"role": "system", "content": RUBRIC}, {"role": "user", "content": user}],
-            )
-            verdict = parse_verdict(reply.choices[0].message.content)
+            verdict = parse_verdict(self._complete(user))
             self._remember(key, verdict)
         return verdict
+
+    def _complete(self, user: str) -> str | None:
+        import openai
+
+        request: dict = {
+            "model": self.model,
+            "temperature": 0.0,
+            "max_tokens": 200,
+            "messages": [{"role": "system", "content": RUBRIC}, {"role": "user", "content": user}],
+        }
+        if self._structured:
+            try:
+                reply = self._client.chat.completions.create(
+                    **request, response_format=VERDICT_FORMAT
+                )
+                return reply.choices[0].message.content
+            except openai.BadRequestError:
+                self._structured = False
+        return self._client.chat.completions.create(**request).choices[0].message.content
 
     def compare(
         self, first: str, second: str, excerpts: Sequence[str] | None = None

@@ -35,14 +35,18 @@ def content_rule(prompt: str) -> str:
 class StandInLLM:
     """A loopback OpenAI-compatible /v1/chat/completions server with a scripted rule."""
 
-    def __init__(self, rule: Callable[[str], str]) -> None:
+    def __init__(self, rule: Callable[[str], str], structured: bool = True) -> None:
         self.rule = rule
         self.prompts: list[str] = []
+        self.formats: list[dict | None] = []  # the response_format of each request
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.formats.append(body.get("response_format"))
+                if body.get("response_format") and not structured:
+                    return self._send(400, {"error": {"message": "response_format unsupported"}})
                 prompt = body["messages"][-1]["content"]
                 outer.prompts.append(prompt)
                 reply = {
@@ -59,8 +63,11 @@ class StandInLLM:
                     ],
                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                 }
+                self._send(200, reply)
+
+            def _send(self, status: int, reply: dict) -> None:
                 data = json.dumps(reply).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -83,8 +90,8 @@ class StandInLLM:
 def stand_in() -> Iterator[Callable[[Callable[[str], str]], StandInLLM]]:
     servers: list[StandInLLM] = []
 
-    def start(rule: Callable[[str], str]) -> StandInLLM:
-        servers.append(StandInLLM(rule))
+    def start(rule: Callable[[str], str], structured: bool = True) -> StandInLLM:
+        servers.append(StandInLLM(rule, structured))
         return servers[-1]
 
     yield start
@@ -108,6 +115,17 @@ def test_both_orders_are_asked_and_the_swap_is_undone(stand_in):
     calls = len(llm.prompts)
     judge.compare(AUTHORISH, OTHER)
     assert len(llm.prompts) == calls  # cached
+
+
+def test_the_verdict_is_asked_as_a_schema_and_in_prose_where_the_endpoint_has_none(stand_in):
+    llm = stand_in(content_rule)
+    assert Judge(llm.url, "judge-model", REFS).compare(AUTHORISH, OTHER).consistent
+    assert [f["json_schema"]["name"] for f in llm.formats] == ["style_verdict"] * 2
+    plain = stand_in(content_rule, structured=False)
+    judge = Judge(plain.url, "judge-model", REFS)
+    assert judge.compare(AUTHORISH, OTHER).consistent
+    # turned down once, then asked in prose only
+    assert [f is not None for f in plain.formats] == [True, False, False]
 
 
 def test_position_bias_cancels(stand_in):
