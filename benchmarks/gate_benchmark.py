@@ -143,8 +143,9 @@ def run_trials(
     return speed, trials
 
 
-def cut_chapters(text: str, words_per_chapter: int, count: int) -> list[str]:
-    """The first `count` chapters of about `words_per_chapter` words, cut between paragraphs."""
+def cut_chapters(text: str, words_per_chapter: int, count: int | None = None) -> list[str]:
+    """The first `count` chapters (None: every whole one) of at least `words_per_chapter`
+    words, cut between paragraphs."""
     chapters, current, size = [], [], 0
     for paragraph in text.split("\n\n"):
         if not paragraph.strip():
@@ -156,7 +157,7 @@ def cut_chapters(text: str, words_per_chapter: int, count: int) -> list[str]:
             current, size = [], 0
             if len(chapters) == count:
                 break
-    if len(chapters) < count:
+    if count is not None and len(chapters) < count:
         raise ValueError(f"the book is too short for {count} chapters of {words_per_chapter} words")
     return chapters
 

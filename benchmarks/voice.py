@@ -114,10 +114,10 @@ def author_workspace(work: Path, corpus: Path, author: str, params: dict):
     """The author's first book as chapters of `chapter_words`, the last ones held out."""
     held = params["held_out_chapters"]
     n_train = params["train_chapters"]
-    if n_train is None:
+    if n_train is None:  # every whole chapter the book holds (cut as the workspace cuts it)
         book = sorted((corpus / author).glob("*.txt"))[0]
-        words = len(book.read_text(encoding="utf-8").split())
-        n_train = max(1, words // params["chapter_words"] - held - 1)
+        whole = gate.cut_chapters(book.read_text(encoding="utf-8"), params["chapter_words"])
+        n_train = max(1, len(whole) - held)
     return gate.make_workspace(
         work, corpus, author, params["authors"], params["chapter_words"], n_train, held,
         params["impostor_authors"],
