@@ -5,12 +5,12 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
 from finetune.errors import FinetuneError
-from serving.foundation.atomic import write_json_atomic
+from serving.foundation.records import JsonRecord
 
 MANIFEST_FILE = "manifest.json"
 _PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "datasets", "bitsandbytes")
@@ -21,7 +21,9 @@ class LossPoint(BaseModel):
     loss: float
 
 
-class AdapterManifest(BaseModel):
+class AdapterManifest(JsonRecord):
+    FILE: ClassVar[str] = MANIFEST_FILE
+
     run: str
     # The base model as vLLM serves it (a folder path or hub id); adapter_config.json says the same.
     base_model: str
@@ -54,17 +56,11 @@ class AdapterManifest(BaseModel):
     versions: dict[str, str]
     created_at: str
 
-    def save(self, run_dir: Path) -> Path:
-        path = run_dir / MANIFEST_FILE
-        write_json_atomic(path, self.model_dump(mode="json"))
-        return path
-
     @classmethod
     def load(cls, run_dir: Path) -> AdapterManifest:
-        path = Path(run_dir) / MANIFEST_FILE
-        if not path.is_file():
-            raise FinetuneError(f"{path}: not an adapter run (no manifest.json)")
-        return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        return cls.read(
+            run_dir, FinetuneError, f"not an adapter run (no {MANIFEST_FILE})", "train it again"
+        )
 
 
 def package_versions() -> dict[str, str]:

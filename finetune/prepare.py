@@ -14,6 +14,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 from tqdm.auto import tqdm
@@ -22,7 +23,8 @@ from finetune.chunking import ChapterText, CountTokens, split_chapter, tail_exce
 from finetune.config import DataConfig
 from finetune.errors import FinetuneError
 from finetune.prompts import approx_words, chat_messages, writing_instruction
-from serving.foundation.atomic import write_json_atomic, write_text_atomic
+from serving.foundation.atomic import write_text_atomic
+from serving.foundation.records import JsonRecord
 
 TRAIN_FILE = "train.jsonl"
 VALIDATION_FILE = "validation.jsonl"
@@ -58,10 +60,11 @@ class TokenStats(BaseModel):
         )
 
 
-class DataCard(BaseModel):
+class DataCard(JsonRecord):
     """What a training set is made of; its data_hash goes into every adapter's manifest."""
 
     model_config = ConfigDict(extra="forbid")
+    FILE: ClassVar[str] = CARD_FILE
 
     author: str
     base_model: str
@@ -83,22 +86,10 @@ class DataCard(BaseModel):
     train_file: str = TRAIN_FILE
     validation_file: str = VALIDATION_FILE
 
-    def save(self, data_dir: Path) -> Path:
-        path = data_dir / CARD_FILE
-        write_json_atomic(path, self.model_dump(mode="json"))
-        return path
-
     @classmethod
     def load(cls, data_dir: Path) -> DataCard:
-        path = data_dir / CARD_FILE
-        if not path.is_file():
-            raise PrepareError(f"{path}: no prepared data; run `inkwell prepare` first")
-        try:
-            return cls.model_validate_json(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise PrepareError(
-                f"{path}: unreadable data card ({exc}); run `inkwell prepare`"
-            ) from None
+        fix = "run `inkwell prepare`"
+        return cls.read(data_dir, PrepareError, f"no prepared data; {fix} first", fix)
 
 
 def dataset_fingerprint(

@@ -91,3 +91,29 @@ def test_the_documented_defaults_are_the_schemas_own() -> None:
     assert DEFAULTS_FILE.read_text(encoding="utf-8") == render_defaults()
     documented = yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8"))
     assert InkwellConfig.model_validate(documented) == InkwellConfig()
+
+
+@pytest.mark.parametrize("damage", ["missing", "torn", "wrong shape"])
+def test_a_missing_or_damaged_record_is_an_error_naming_its_file(tmp_path, damage):
+    """An adapter's manifest, a data card or an evaluation cut short by a crash (or edited by
+    hand) must say which file and what to run, not raise a pydantic traceback."""
+    from finetune.errors import FinetuneError
+    from finetune.manifest import AdapterManifest
+    from finetune.prepare import DataCard, PrepareError
+    from serving.evaluation.prompts import EvaluationInputError
+    from serving.evaluation.results import EvaluationResult
+
+    for record, error, fix in (
+        (AdapterManifest, FinetuneError, "train it again"),
+        (DataCard, PrepareError, "inkwell prepare"),
+        (EvaluationResult, EvaluationInputError, "inkwell evaluate"),
+    ):
+        folder = tmp_path / record.__name__
+        path = folder / record.FILE
+        if damage != "missing":
+            path.parent.mkdir(parents=True)
+            path.write_text('{"run": "r1", "base_mo' if damage == "torn" else '{"run": 3}')
+        with pytest.raises(error) as caught:
+            record.load(folder)
+        message = str(caught.value)
+        assert str(path) in message and (damage == "missing" or fix in message)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
 from serving.evaluation.prompts import EvaluationInputError
 from serving.evaluation.stats import Interval
-from serving.foundation.atomic import write_json_atomic
 from serving.foundation.config import GateConfig
+from serving.foundation.records import JsonRecord
 
 EVALUATION_DIR = "evaluation"
 RESULT_FILE = "evaluation.json"
@@ -70,7 +70,9 @@ class Example(BaseModel):
     outputs: dict[str, str]
 
 
-class EvaluationResult(BaseModel):
+class EvaluationResult(JsonRecord):
+    FILE: ClassVar[str] = f"{EVALUATION_DIR}/{RESULT_FILE}"
+
     run: str
     created_at: str
     settings: EvalSettings
@@ -82,18 +84,9 @@ class EvaluationResult(BaseModel):
     examples: list[Example] = Field(default_factory=list)
     wall_time_s: float = 0.0
 
-    def save(self, run_dir: Path) -> Path:
-        out = run_dir / EVALUATION_DIR
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / RESULT_FILE
-        write_json_atomic(path, self.model_dump(mode="json"))
-        return path
-
     @classmethod
     def load(cls, run_dir: Path) -> EvaluationResult:
-        path = run_dir / EVALUATION_DIR / RESULT_FILE
-        if not path.is_file():
-            raise EvaluationInputError(
-                f"{path}: no evaluation for this run; run `inkwell evaluate {run_dir.name}` first"
-            )
-        return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        fix = f"run `inkwell evaluate {Path(run_dir).name}`"
+        return cls.read(
+            run_dir, EvaluationInputError, f"no evaluation for this run; {fix} first", fix
+        )
