@@ -21,10 +21,9 @@ SCORING_BUDGET_MS = 50.0
 
 def passages(texts: list[str], words: int = SCORING_WORDS) -> list[str]:
     """The held-out chapters cut into passages of about `words` words (between paragraphs)."""
-    out = []
-    for text in texts:
-        count = max(1, len(text.split()) // words - 1)
-        out += cut_chapters(text, words, count)
+    out = [piece for text in texts for piece in cut_chapters(text, words)]
+    if not out:
+        raise ValueError(f"the held-out chapters hold no passage of {words} words")
     return out
 
 
