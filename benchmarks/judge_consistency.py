@@ -33,7 +33,7 @@ def judge_consistency(
     """Order-swap consistency on (author passage, generated passage) pairs, one book after
     another. Without an endpoint: not measured."""
     if not url:
-        return {"measured": False, "note": "judge not measured: no judge endpoint given"}
+        return {"measured": False, "note": "judge not measured: no --judge-url given"}
     import openai
 
     from stylometry.judge import Judge, order_swap_consistency
