@@ -26,10 +26,11 @@ from benchmarks.harness.engines import engine_for
 from benchmarks.harness.processes import free_port
 from benchmarks.harness.results import write_results
 from benchmarks.harness.workspaces import set_options
+from serving.foundation.workspace import DEV_REFERENCE_CORPUS
 
 NAME = "gate_benchmark"
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "dev"
+DEFAULT_CORPUS = DEV_REFERENCE_CORPUS
 TRAIN_CONFIG = REPO / "configs" / "lora_style_transfer.yaml"
 # Validation loss is measured (and the best checkpoint kept) this often in epoch-based runs.
 EVAL_EVERY_STEPS = 10

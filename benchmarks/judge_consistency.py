@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from serving.foundation.workspace import DEV_REFERENCE_CORPUS
 from stylometry.corpus import load_corpus
 from stylometry.text import chunk_paragraphs
 
 NAME = "judge_consistency"
-DEV_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "dev"
 PASSAGE_WORDS = 300
 CONTINUATION_TOKENS = 400
 
@@ -76,7 +76,7 @@ def judge_consistency(
 
 def run(
     out_dir: Path | None = None,
-    corpus: Path | str = DEV_CORPUS,
+    corpus: Path | str = DEV_REFERENCE_CORPUS,
     judge_url: str | None = None,
     judge_model: str | None = None,
     pairs: int = 12,

@@ -26,6 +26,7 @@ from benchmarks.overview.entries import (
     describe_machine,
     figures_of,
 )
+from serving.foundation.workspace import DEV_REFERENCE_CORPUS
 
 BENCHMARKS_DIR = Path(__file__).resolve().parents[1]
 RESULTS_DIR = BENCHMARKS_DIR / "results"
@@ -49,7 +50,7 @@ RUN_ARGS: dict[str, dict[str, Any]] = {
     # One torch thread: two threads on a busy 2-core machine wait on each other.
     "train_throughput": {"threads": 1},
     "stylometry_attribution": {
-        "corpus": str(BENCHMARKS_DIR.parent.parent / "shared" / "corpora" / "dev"),
+        "corpus": str(DEV_REFERENCE_CORPUS),
         "progress": False,
     },
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Self
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from serving.foundation.atomic import write_json_atomic
 from serving.foundation.errors import InkwellError
@@ -32,5 +32,5 @@ class JsonRecord(BaseModel):
             raise error(f"{path}: {missing}")
         try:
             return cls.model_validate_json(path.read_text(encoding="utf-8"))
-        except (ValidationError, ValueError, OSError) as exc:
+        except (ValueError, OSError) as exc:  # pydantic's ValidationError is a ValueError
             raise error(f"{path}: unreadable ({exc}); {fix}") from None
