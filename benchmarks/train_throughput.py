@@ -1,6 +1,7 @@
 """Training throughput: seconds per step, training tokens/s and peak memory of LoRA on
-SmolLM2 for a small grid of configurations (sequence length, adapter rank), trained side by
-side in one run on a fresh copy of the demo book, with their train/eval loss curves.
+SmolLM2 for a small grid of configurations (by default the old CPU default against the
+shipped recipe), trained side by side in one run on a fresh copy of the demo book on the
+same sequences, with their train/eval loss curves.
 
 Each configuration trains in its own fresh process, so its peak RSS is its own and one run
 cannot warm the next. Machines are noisy: the ratios against the first configuration, taken
@@ -11,6 +12,7 @@ precision (and 4-bit loading, if it asks for it) applies.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import resource
@@ -34,23 +36,27 @@ if TYPE_CHECKING:
 NAME = "train_throughput"
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO / "configs" / "lora_style_transfer.yaml"
-# label -> `--set` overrides on top of the config. The first is the reference for ratios.
+# label -> `--set` overrides on the shipped config for this device; the first is the
+# reference for ratios. On a CPU the shipped config is the measured CPU recipe, and the
+# reference is what `inkwell train` did there before it: the GPU recipe's 4 x 4 sequences a
+# step, max_length 2048 and gradient checkpointing.
 GRID: dict[str, list[str]] = {
-    "r16 len256": ["lora.r=16", "lora.alpha=32", "training.max_length=256"],
-    "r16 len512": ["lora.r=16", "lora.alpha=32", "training.max_length=512"],
-    "r64 len256": ["lora.r=64", "lora.alpha=128", "training.max_length=256"],
+    "old default (4x4, len2048, ckpt on)": [
+        "training.batch_size=4",
+        "training.eval_batch_size=4",
+        "training.gradient_accumulation_steps=4",
+        "training.max_length=2048",
+        "training.gradient_checkpointing=true",
+    ],
+    "shipped recipe": [],
 }
-# The same data for every configuration: a short quoted context keeps the prompt (the style
-# system prompt is ~170 tokens) well inside 256 tokens, so every sequence holds answer tokens.
-# Chunks stay 500-2,000 tokens, so every sequence is cut to exactly max_length.
-SHARED_SETS = ["data.context_tokens=16", "training.early_stopping_patience=null"]
-# On a CPU a step of the config's 16 sequences takes minutes; 4 per step keep the default
-# run within ~15 minutes on two quiet cores. Tokens/s is the figure that carries over.
-CPU_SETS = ["training.batch_size=2", "training.gradient_accumulation_steps=2"]
+# Every configuration trains on the same prepared passages and sees the same sequences, so
+# tokens/s and the final eval loss compare like for like.
+SHARED_SETS = ["training.early_stopping_patience=null"]
 
 
 def run(
-    steps: int = 4,
+    steps: int = 2,
     grid: dict[str, Sequence[str]] | None = None,
     config_path: Path | str = DEFAULT_CONFIG,
     sets: Sequence[str] = (),
@@ -58,19 +64,13 @@ def run(
     progress: bool = True,
     threads: int | None = None,
 ) -> Path:
-    """Train each configuration of `grid` for `steps` optimizer steps; write the report and
-    return its folder. `sets` are `--set key=value` overrides applied to every configuration.
-    `threads` sets torch's CPU threads (default: torch's choice, one per core); on a machine
-    other work keeps busy, 1 thread can be several times faster than threads that wait on
-    each other."""
-    from finetune.config import load_train_config
-
+    """Train the first configuration of `grid` for `steps` optimizer steps and every other
+    one on as many sequences; write the report and return its folder. `sets` are `--set
+    key=value` overrides applied to every configuration. `threads` sets torch's CPU threads
+    (default: what `inkwell train` picks, one per idle physical core)."""
     grid = _checked_grid(steps, threads, grid)
-    common = _shared_overrides(steps, sets)
-    configs = {
-        label: load_train_config(config_path, [*common, *extra], max_steps=steps)
-        for label, extra in grid.items()
-    }
+    configs = _same_sequences(config_path, grid, steps, sets)
+    common = [*SHARED_SETS, *sets]
     load_start = os.getloadavg()[0]
     started = time.time()
     card, results = _train_grid(configs, progress, threads)
@@ -112,20 +112,29 @@ def _checked_grid(
     return grid
 
 
-def _shared_overrides(steps: int, sets: Sequence[str]) -> list[str]:
-    """The `--set` overrides every configuration trains with: the same data, the CPU's
-    smaller steps, a loss at every step and two evaluations (and checkpoints) per run."""
-    import torch
+def _same_sequences(
+    config_path: Path | str, grid: dict[str, Sequence[str]], steps: int, sets: Sequence[str]
+) -> dict[str, TrainConfig]:
+    """The grid's configurations, each with the steps that give it the sequences of the
+    first one's `steps`, a loss logged at every step and two evaluations per run."""
+    from finetune.config import load_train_config
 
-    every = max(1, steps // 2)
-    return [
-        *SHARED_SETS,
-        *([] if torch.cuda.is_available() else CPU_SETS),
-        "training.logging_steps=1",
-        f"training.eval_steps={every}",
-        f"training.save_steps={every}",
-        *sets,
-    ]
+    configs = {}
+    sequences = None
+    for label, extra in grid.items():
+        overrides = [*SHARED_SETS, *extra, *sets]
+        t = load_train_config(config_path, overrides).training
+        per_step = t.batch_size * t.gradient_accumulation_steps
+        sequences = sequences or steps * per_step
+        own = max(1, math.ceil(sequences / per_step))
+        every = max(1, own // 2)
+        timing = [
+            "training.logging_steps=1",
+            f"training.eval_steps={every}",
+            f"training.save_steps={every}",
+        ]
+        configs[label] = load_train_config(config_path, [*overrides, *timing], max_steps=own)
+    return configs
 
 
 def _train_grid(
@@ -185,10 +194,9 @@ def _measure(
     from finetune.config import TrainConfig
     from finetune.device import plan_device
 
-    if threads is not None:
-        torch.set_num_threads(threads)
     config = TrainConfig.model_validate(config_data)
     plan = plan_device(config)
+    torch.set_num_threads(threads or plan.threads or torch.get_num_threads())
     timer = _step_timer(torch.cuda.is_available())
     history = _train_timed(config, plan, book, progress, timer)
     tokens = max((e["num_tokens"] for e in history if "num_tokens" in e), default=0)
@@ -333,16 +341,18 @@ def _plots(results: list[dict]) -> dict[str, Any]:
 
 def _markdown(f: dict) -> str:
     rows = [
-        "| configuration | device | s/step | tokens/s | peak RSS MiB | final train loss "
-        "| final eval loss | s/step ratio | tokens/s ratio | RSS ratio | full adapter (est.) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| configuration | device | steps x sequences | s/step | tokens/s | peak RSS MiB "
+        "| final train loss | final eval loss | s/step ratio | tokens/s ratio | RSS ratio "
+        "| full adapter (est.) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in f["configs"]:
         ratios = r["ratios_vs_first"]
         last_train = r["train_loss"][-1]["loss"] if r["train_loss"] else "n/a"
         last_eval = r["eval_loss"][-1]["loss"] if r["eval_loss"] else "n/a"
         rows.append(
-            f"| {r['label']} | {r['device']} {r['precision']} | {r['seconds_per_step']} "
+            f"| {r['label']} | {r['device']} {r['precision']} "
+            f"| {r['steps']} x {r['sequences_per_step']} | {r['seconds_per_step']} "
             f"| {r['tokens_per_s']} | {r['peak_rss_mib']} | {last_train} | {last_eval} "
             f"| {ratios['seconds_per_step']} | {ratios['tokens_per_s']} "
             f"| {ratios['peak_rss_mib']} | {r['full_adapter_estimate_min']} min |"
@@ -353,15 +363,12 @@ def _markdown(f: dict) -> str:
         [
             "# Training throughput: LoRA on SmolLM2-135M",
             "",
-            f"{f['steps']} optimizer steps per configuration on a fresh copy of the demo book "
-            f"({f['data']['train_examples']} training examples), each configuration in its "
-            f"own process; config `{Path(f['config_file']).name}` with "
-            f"`{' '.join(f['shared_overrides'])}`. A step is "
-            f"{first['sequences_per_step']} sequences (batch {first['batch_size']} x "
-            f"accumulation {first['gradient_accumulation_steps']}), gradient checkpointing "
-            f"{'on' if first['gradient_checkpointing'] else 'off'}, "
-            f"{first['torch_threads']} torch thread(s). Step times exclude "
-            "evaluation and checkpoints; tokens are the training tokens the trainer counted.",
+            f"Every configuration trains on the same {f['steps'] * first['sequences_per_step']}"
+            f" sequences of a fresh copy of the demo book ({f['data']['train_examples']} "
+            "training examples), each in its own process; config "
+            f"`{Path(f['config_file']).name}` with `{' '.join(f['shared_overrides'])}`, "
+            f"{first['torch_threads']} torch thread(s). Step times exclude evaluation and "
+            "checkpoints; tokens are the training tokens the trainer counted.",
             "",
             *rows,
             "",

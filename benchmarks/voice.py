@@ -8,8 +8,8 @@ matching adapter and the other author's adapter next to the author's own held-ou
 bootstrap intervals and held-out NLL, the gate decides (the other voice live), and best-of-n
 is measured through the proxy. Every variant tried (`--set` overrides on the recipe) is a row,
 so the choice of default is visible. `engine=False` runs the training and scoring parts only
-(on a machine where vLLM cannot start); `speed_steps` adds the training-speed comparison of
-benchmarks/train_throughput.py (the old default against the CPU recipe, in one run).
+(on a machine where vLLM cannot start). Training speed against the old default is
+`inkwell bench train` (benchmarks/train_throughput.py).
 """
 
 from __future__ import annotations
@@ -33,20 +33,6 @@ VARIANTS: dict[str, list[str]] = {
     "lr 1e-3": ["training.learning_rate=1e-3"],
     "len 512": ["training.max_length=512", "data.chunk_max_tokens=320"],
 }
-# The old GPU-shaped default against the CPU recipe (benchmarks/train_throughput.py's grid).
-SPEED_GRID: dict[str, list[str]] = {
-    "old default (len2048, ckpt on)": [
-        "data.chunk_min_tokens=500",
-        "data.chunk_max_tokens=2000",
-        "data.context_tokens=200",
-        "training.max_length=2048",
-        "training.gradient_checkpointing=true",
-        "training.batch_size=1",
-        "training.gradient_accumulation_steps=1",
-    ],
-    "cpu recipe": ["data.context_tokens=64", "training.batch_size=2",
-                   "training.gradient_accumulation_steps=1"],
-}  # fmt: skip
 
 
 def run(
@@ -65,7 +51,6 @@ def run(
     best_of_prompts: int = 12,
     workers: int = 4,
     engine: bool = True,
-    speed_steps: int = 0,
     engine_url: str | None = None,
     work_dir: str | Path | None = None,
     out_dir: str | Path | None = None,
@@ -85,8 +70,6 @@ def run(
         for label in variants
     }
     figures = summarise(results, params)
-    if speed_steps:
-        figures["speed"] = training_speed(speed_steps, work / "speed")
     out = gate.save_and_print(NAME, figures, started, out_dir, markdown, plots)
     print(f"workspaces and adapters kept in {work}")
     return out
@@ -213,16 +196,6 @@ def engine_phase(workspaces: dict, params: dict, progress: bool) -> dict[str, An
                 settings, params["best_of"], yardstick_profile(ws, held, progress=False),
             )  # fmt: skip
     return {"trials": trials, "best_of": best}
-
-
-def training_speed(steps: int, out_dir: Path) -> dict[str, Any]:
-    """benchmarks/train_throughput.py on SPEED_GRID (same run, same machine), its figures."""
-    import json
-
-    from benchmarks.train_throughput import run as throughput
-
-    folder = throughput(steps=steps, grid=SPEED_GRID, out_dir=out_dir, progress=False)
-    return json.loads((folder / "train_throughput.json").read_text(encoding="utf-8"))
 
 
 def _slug(label: str) -> str:

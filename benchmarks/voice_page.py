@@ -75,8 +75,6 @@ def markdown(figures: dict) -> str:
     for label, variant in figures["variants"].items():
         for author, f in variant["authors"].items():
             lines.append(_row(label, author, f))
-    if "speed" in figures:
-        lines += ["", "## Training speed (same run)", "", *_speed_rows(figures["speed"])]
     lines += [
         "",
         "Variants are `--set` overrides on the shipped config for this device: "
@@ -113,21 +111,6 @@ def _row(label: str, author: str, f: dict) -> str:
         cells += ["(no engine)"] * 6
     cells.append(f"{f['scoring_4x300']['p50_ms']}")
     return "| " + " | ".join(cells) + " |"
-
-
-def _speed_rows(speed: dict) -> list[str]:
-    rows = [
-        "| configuration | tokens/s | s/step | peak RSS MiB | tokens/s ratio |",
-        "|---|---|---|---|---|",
-    ]
-    for c in speed["configs"]:
-        rows.append(
-            f"| {c['label']} | {c['tokens_per_s']} | {c['seconds_per_step']} "
-            f"| {c['peak_rss_mib']} | {c['ratios_vs_first']['tokens_per_s']} |"
-        )
-    load = speed["load_avg_1min"]
-    rows.append(f"\n1-minute load average {load['start']:.2f} at start, {load['end']:.2f} at end.")
-    return rows
 
 
 def plots(figures: dict) -> dict[str, Any]:

@@ -4,6 +4,7 @@ CPU the same run becomes plain LoRA in fp32, and the user is told exactly what c
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,12 +89,45 @@ def plan_device(config: TrainConfig, cuda_available: bool | None = None) -> Devi
 
 def cpu_threads(requested: int | None) -> tuple[int, int]:
     """(torch threads, cores found busy): the requested count, else one per physical core
-    that the 1-minute load average leaves idle (at least one)."""
+    that other work leaves idle right now (at least one)."""
     if requested:
         return requested, 0
     cores = physical_cores()
-    busy = min(cores - 1, round(os.getloadavg()[0]))
+    busy = min(cores - 1, busy_cores())
     return max(1, cores - busy), max(0, busy)
+
+
+def busy_cores(window_s: float = 0.5) -> int:
+    """Physical cores other processes keep busy, from /proc/stat over a short window while
+    this process sleeps. The 1-minute load average would count this very process's start
+    and the `inkwell prepare` that ran just before it."""
+    cpus = sorted(os.sched_getaffinity(0))
+    before = _cpu_ticks(cpus)
+    if before is None:
+        return round(os.getloadavg()[0])
+    time.sleep(window_s)
+    after = _cpu_ticks(cpus) or before
+    busy_share = 0.0
+    for cpu in cpus:
+        (idle0, total0), (idle1, total1) = before[cpu], after[cpu]
+        if total1 > total0:
+            busy_share += 1 - (idle1 - idle0) / (total1 - total0)
+    return round(busy_share * physical_cores() / len(cpus))
+
+
+def _cpu_ticks(cpus: list[int]) -> dict[int, tuple[int, int]] | None:
+    """(idle + iowait, total) jiffies of each CPU; None where /proc/stat is not there."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    ticks = {}
+    for line in lines:
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+            values = [int(field) for field in fields[:8]]
+            ticks[int(name[3:])] = (values[3] + values[4], sum(values))
+    return ticks if len(ticks) == len(cpus) else None
 
 
 def physical_cores() -> int:

@@ -52,6 +52,7 @@ class AdapterManifest(JsonRecord):
     # estimates the next run's duration from.
     train_tokens: int | None = None
     tokens_per_s: float | None = None
+    threads: int | None = None  # torch CPU threads it trained with (None on CUDA)
     resumed_from_step: int | None
     versions: dict[str, str]
     created_at: str

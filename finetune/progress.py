@@ -61,7 +61,7 @@ def estimate(
     per_sequence = min(card.example_tokens.mean, t.max_length)
     tokens_per_step = round(t.batch_size * t.gradient_accumulation_steps * per_sequence)
     steps = total_steps(config, card.train_examples)
-    speed, source = _measured_speed(adapters_dir, device, str(base))
+    speed, source = _measured_speed(adapters_dir, device, str(base), threads)
     if speed is None and device == "cpu":
         scale = REFERENCE_WEIGHT_BYTES / max(_weight_bytes(base), 1)
         speed = CPU_TOKENS_PER_S_PER_CORE * (threads or 1) * min(scale, 4.0)
@@ -76,8 +76,12 @@ def estimate(
     return Estimate(steps, tokens_per_step, speed, source, seconds)
 
 
-def _measured_speed(adapters_dir: Path, device: str, base: str) -> tuple[float | None, str]:
-    """Tokens/s of the newest finished run here on this device and base model."""
+def _measured_speed(
+    adapters_dir: Path, device: str, base: str, threads: int | None
+) -> tuple[float | None, str]:
+    """Tokens/s of the newest finished run here on this device and base model, with as
+    many threads if there is one, else scaled by the threads (the 1-thread run a busy
+    machine forced would otherwise halve the estimate on a quiet one)."""
     runs = []
     for path in adapters_dir.glob("*/manifest.json"):
         try:
@@ -86,11 +90,17 @@ def _measured_speed(adapters_dir: Path, device: str, base: str) -> tuple[float |
             continue
         same = manifest.device == device and manifest.base_model == base
         if same and manifest.tokens_per_s:
-            runs.append((manifest.created_at, manifest.run, manifest.tokens_per_s))
+            alike = manifest.threads == threads
+            runs.append((alike, manifest.created_at, manifest.run, manifest))
     if not runs:
         return None, "none"
-    _, run, speed = max(runs)
-    return speed, f"measured by run {run!r} on this machine"
+    alike, _, run, manifest = max(runs)
+    if alike or not (threads and manifest.threads):
+        return manifest.tokens_per_s, f"measured by run {run!r} on this machine"
+    speed = manifest.tokens_per_s * threads / manifest.threads
+    return speed, (
+        f"run {run!r} on this machine with {manifest.threads} thread(s), scaled to {threads}"
+    )
 
 
 def _weight_bytes(base: Path) -> int:

@@ -314,6 +314,7 @@ def _manifest(run: Run, state, wall: float, checkpoint: Path | None) -> AdapterM
         seconds_per_step=round(wall / trained_steps, 3) if trained_steps else 0.0,
         train_tokens=tokens,
         tokens_per_s=round(tokens / wall, 2) if wall > 0 and tokens else None,
+        threads=plan.threads,
         resumed_from_step=resumed_from,
         versions=package_versions(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -44,3 +44,21 @@ def test_one_real_step_is_measured_and_reported(tmp_path: Path):
         "train_throughput_seconds_per_step.png",
     ]
     assert "r8 len256" in (out / "train_throughput.md").read_text()
+
+
+def test_every_configuration_trains_on_the_same_sequences(tmp_path: Path):
+    """A ratio of tokens/s and a final eval loss compare only when both configurations saw
+    the same data: the one with half the sequences a step takes twice the steps."""
+    grid = {
+        "two a step": ["training.batch_size=2", "training.max_length=256"],
+        "one a step": ["training.batch_size=1", "training.max_length=256"],
+    }
+    sets = [s for s in TINY if not s.startswith("training.batch_size")]
+    out = run(steps=1, grid=grid, sets=sets, out_dir=tmp_path, progress=False, threads=1)
+
+    two, one = json.loads((out / "train_throughput.json").read_text())["configs"]
+    assert (two["steps"], one["steps"]) == (1, 2)
+    assert two["train_tokens"] == one["train_tokens"] == 512
+    assert one["ratios_vs_first"]["tokens_per_s"] == pytest.approx(
+        one["tokens_per_s"] / two["tokens_per_s"], rel=0.01
+    )

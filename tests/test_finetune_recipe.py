@@ -4,12 +4,15 @@ GPU (CUDA mocked as present: this machine has none; the real 4-bit path runs whe
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from finetune.config import TrainConfigError, load_train_config
-from finetune.device import DevicePlan, physical_cores, plan_device
+from finetune.device import DevicePlan, busy_cores, cpu_threads, physical_cores, plan_device
 from finetune.errors import FinetuneError
 from finetune.manifest import AdapterManifest
 from finetune.prepare import prepare_dataset
@@ -43,6 +46,21 @@ def test_cpu_threads_are_the_configured_count_or_at_least_one():
     assert plan_device(config, cuda_available=False).threads == 3
     plan = plan_device(load_train_config(None, cuda=False), cuda_available=False)
     assert 1 <= plan.threads <= physical_cores()
+
+
+@pytest.mark.skipif(physical_cores() < 2, reason="needs a second core to keep busy")
+def test_a_core_kept_busy_by_another_process_gets_no_torch_thread():
+    """The thread count follows what is busy now, not the load average of a just-finished
+    `inkwell prepare`."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        assert busy_cores() >= 1
+        threads, busy = cpu_threads(None)
+        assert busy >= 1 and threads == physical_cores() - busy
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def test_a_typo_in_the_cpu_block_fails_on_a_gpu_machine_too(tmp_path: Path):
@@ -123,17 +141,20 @@ def test_the_estimate_counts_steps_and_prefers_this_machines_last_run(
     earlier_run(run_dir, base_model_path, tokens_per_s=100.0)
     measured = estimate(config, card, "cpu", 2, base_model_path, ws.adapters_dir)
     assert measured.tokens_per_s == 100.0 and "earlier" in measured.source
+    # A run with other thread counts (a busy machine forced one) is scaled, and says so.
+    scaled = estimate(config, card, "cpu", 4, base_model_path, ws.adapters_dir)
+    assert scaled.tokens_per_s == 200.0 and "scaled to 4" in scaled.source
     on_gpu = estimate(config, card, "cuda", None, base_model_path, ws.adapters_dir)
     assert on_gpu.seconds is None and "no speed measured" in on_gpu.describe()
 
 
-def earlier_run(run_dir: Path, base: Path, tokens_per_s: float) -> None:
+def earlier_run(run_dir: Path, base: Path, tokens_per_s: float, threads: int = 2) -> None:
     AdapterManifest(
         run=run_dir.name, base_model=str(base), base_model_name="smollm2-135m",
         base_model_hash=None, data_hash="x", data_card={}, system_prompt="", config={},
         method="LoRA", device="cpu", device_name="cpu", device_notes=[], lora_rank=16,
         steps=10, epochs=1.0, best_step=None, best_eval_loss=None, train_loss=[],
         eval_loss=[], wall_time_s=10.0, seconds_per_step=1.0, resumed_from_step=None,
-        train_tokens=1000, tokens_per_s=tokens_per_s, versions={},
+        train_tokens=1000, tokens_per_s=tokens_per_s, threads=threads, versions={},
         created_at="2026-01-01T00:00:00+00:00",
     ).save(run_dir)  # fmt: skip
