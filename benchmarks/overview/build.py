@@ -47,8 +47,6 @@ EXPECTED = {
 
 # How the report runs a benchmark whose run() needs arguments (JSON-able keyword arguments).
 RUN_ARGS: dict[str, dict[str, Any]] = {
-    # One torch thread: two threads on a busy 2-core machine wait on each other.
-    "train_throughput": {"threads": 1},
     "stylometry_attribution": {
         "corpus": str(DEV_REFERENCE_CORPUS),
         "progress": False,
