@@ -5,9 +5,10 @@
 into 100-word units; chunks of 200 ... 5,000 words are runs of consecutive units.
 
 The overall score is the verification model of verifier.py (the author's word and character
-n-gram rates against the impostors'), calibrated per length: a Platt curve fitted on its
-out-of-fold margins turns a margin into P(author) x 100, and the same margins give the AUC
-and threshold the report shows. Distances shrink as texts grow, so a text is scored with the
+n-gram rates against the impostors'), calibrated per length: a Platt curve whose bias and
+slope are linear in log(length), fitted on the out-of-fold margins of every length at once,
+turns a margin into P(author) x 100, and each length's margins give the AUC and threshold
+the report shows. Distances shrink as texts grow, so a text is scored with the
 level closest to its length. The parts of the report (vocabulary, sentence lengths, ...) are
 per-distance logistic curves, with the author's chunks scored leave-one-out against the
 profile; they explain the score and do not enter it."""
@@ -146,16 +147,49 @@ def _part_curves(pos: list[dict], neg: list[dict]) -> dict:
     return {"offset": offset, "center": center, "scale": scale, "feature_fits": fits}
 
 
-def _level(words: int, parts: dict, pos: np.ndarray, neg: np.ndarray) -> LevelCalibration:
-    """Platt curve, AUC and threshold from the verifier's out-of-fold margins."""
-    m = np.concatenate([pos, neg])
-    y = np.array([1] * len(pos) + [0] * len(neg), dtype=float)
-    bias, w = fit_logistic(-m[:, None], y)
+Margins = dict[int, tuple[np.ndarray, np.ndarray]]  # words -> (author, impostor) margins
+
+
+def platt_by_length(oof: Margins) -> dict[int, tuple[float, float]]:
+    """(bias, slope) of the Platt curve at each length, both linear in log(length) and
+    fitted on every length's out-of-fold margins at once (each length and class weighted
+    equally). A long length has few chunks whose margins separate almost perfectly, so its
+    own curve would be set by a handful of points; pooled, it follows the shorter lengths."""
+    rows, ys, sw = [], [], []
+    for words, (pos, neg) in oof.items():
+        lw = math.log(words / POPULATION_LEVEL)
+        for side, margins in ((1.0, pos), (0.0, neg)):
+            for m in margins:
+                rows.append([1.0, lw, m, m * lw])
+                ys.append(side)
+                sw.append(0.5 / len(margins) / len(oof))
+    x, y, weight = np.array(rows), np.array(ys), np.array(sw)
+    ridge = np.array([0.0, L2, L2, L2])
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        p = _sigmoid(x @ theta)
+        eps = 1e-12
+        nll = -np.sum(weight * (y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps)))
+        grad = x.T @ (weight * (p - y)) + 2 * ridge * theta
+        return nll + float(ridge @ theta**2), grad
+
+    theta = minimize(loss, np.zeros(4), jac=True, method="L-BFGS-B").x
+    out = {}
+    for words in oof:
+        lw = math.log(words / POPULATION_LEVEL)
+        out[words] = (float(theta[0] + theta[1] * lw), max(float(theta[2] + theta[3] * lw), 1e-3))
+    return out
+
+
+def _level(
+    words: int, parts: dict, pos: np.ndarray, neg: np.ndarray, platt: tuple[float, float]
+) -> LevelCalibration:
+    """The Platt curve given, AUC and threshold from the verifier's out-of-fold margins."""
     lv = LevelCalibration(
         words=words,
         **parts,
-        platt_bias=bias,
-        platt_slope=float(w[0]),
+        platt_bias=platt[0],
+        platt_slope=platt[1],
         auc=auc(pos, neg),
         threshold=50.0,
         true_positive_rate=0.0,
@@ -271,16 +305,19 @@ def calibrate_units(
         [t.units for t in author], [t.units for t in impostors], _groups(impostors, names), LEVELS
     )
     parts = _PartDistances(profile, ref)
-    levels = []
+    kept = {}
     for words in LEVELS:
         pos, neg = fit.out_of_fold.get(words, ((), ()))
         mine = _spread([[(t, c) for c in t.chunks(words)] for t in author], MAX_PART_CHUNKS)
         theirs = _spread([t.chunks(words) for t in impostors], MAX_PART_CHUNKS)
-        if min(len(pos), len(neg), len(mine), len(theirs)) < MIN_CHUNKS:
-            continue
+        if min(len(pos), len(neg), len(mine), len(theirs)) >= MIN_CHUNKS:
+            kept[words] = (pos, neg, mine, theirs)
+    platt = platt_by_length({w: (k[0], k[1]) for w, k in kept.items()}) if kept else {}
+    levels = []
+    for words, (pos, neg, mine, theirs) in kept.items():
         d_pos = [parts.author(t, c) for t, c in mine]
         d_neg = [parts.impostor(c) for c in theirs]
-        levels.append(_level(words, _part_curves(d_pos, d_neg), pos, neg))
+        levels.append(_level(words, _part_curves(d_pos, d_neg), pos, neg, platt[words]))
     if not levels:
         raise StyleInputError(
             f"profile {profile.name!r}: not enough text to calibrate (need at least "

@@ -279,3 +279,22 @@ def test_score_is_the_verifier_and_holds_at_gate_lengths(austen, novels):
     lv = austen.calibration.level_for(300)
     expected = probability(log_odds(austen.calibration.verifier.margin(extract(text)), lv))
     assert score(text, austen).stylometric == pytest.approx(expected, abs=0.05)
+
+
+def test_a_long_length_with_few_chunks_is_calibrated_with_the_shorter_ones():
+    """At 5,000 words a book gives a handful of out-of-fold chunks that separate perfectly;
+    their own Platt curve would be set by those few points (an author whose 5,000-word curve
+    sits two log-odds higher than its others attracts every text). The curve follows the
+    shorter lengths instead, and a higher margin still means a higher probability (a
+    per-length fit would move its curve with those three points)."""
+    from stylometry.calibration import platt_by_length
+
+    rng = np.random.default_rng(0)
+    oof = {w: (rng.normal(1.0, 1.0, 300), rng.normal(-1.0, 1.0, 300)) for w in (500, 1000, 2000)}
+    sparse_long = {5000: (np.array([3.0, 3.5, 4.0]), rng.normal(-1.0, 1.0, 300))}
+    curves = platt_by_length({**oof, **sparse_long})
+    shifted = platt_by_length({**oof, 5000: (sparse_long[5000][0] + 3.0, sparse_long[5000][1])})
+    bias, slope = curves[5000]
+    assert slope > 0 and all(s > 0 for _, s in curves.values())
+    # Moving the three author chunks 3 margin units further out barely moves the curve.
+    assert abs(shifted[5000][0] - bias) < 0.2 and abs(shifted[5000][1] - slope) < 0.2
