@@ -32,7 +32,7 @@ from stylometry.profile import AuthorProfile, Calibration, LevelCalibration, tex
 from stylometry.reference import build_reference
 from stylometry.text import StyleInputError, chunk_paragraphs
 from stylometry.vectors import chunk_ranges
-from stylometry.verifier import fit_verifier
+from stylometry.verifier import Margins, fit_verifier
 
 UNIT_WORDS = 100
 LEVELS = (200, 300, 500, 1000, 2000, 5000)
@@ -88,25 +88,32 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
 
+def _logistic(
+    x: np.ndarray, y: np.ndarray, weight: np.ndarray, ridge: np.ndarray, bounds=None
+) -> np.ndarray:
+    """theta minimising the weighted log-loss of P(y=1) = sigmoid(x @ theta), plus
+    sum(ridge * theta**2); x carries its own intercept column."""
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        p = _sigmoid(x @ theta)
+        eps = 1e-12
+        nll = -np.sum(weight * (y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps)))
+        grad = x.T @ (weight * (p - y)) + 2 * ridge * theta
+        return nll + float(ridge @ theta**2), grad
+
+    return minimize(loss, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B", bounds=bounds).x
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[float, np.ndarray]:
     """P(y=1) = sigmoid(b - x @ w) with w >= 0 (more distance never means more author),
     classes weighted equally, L2 on w."""
     n_pos, n_neg = y.sum(), len(y) - y.sum()
     sw = np.where(y == 1, 0.5 / max(n_pos, 1), 0.5 / max(n_neg, 1))
-
-    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        b, w = theta[0], theta[1:]
-        p = _sigmoid(b - x @ w)
-        eps = 1e-12
-        nll = -np.sum(sw * (y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps)))
-        r = sw * (p - y)  # d nll / d logit
-        grad = np.concatenate([[np.sum(r)], -(x.T @ r) + 2 * l2 * w])
-        return nll + l2 * float(w @ w), grad
-
-    theta0 = np.zeros(x.shape[1] + 1)
-    bounds = [(None, None)] + [(0.0, None)] * x.shape[1]
-    res = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
-    return float(res.x[0]), res.x[1:]
+    k = x.shape[1]
+    design = np.column_stack([np.ones(len(x)), -x])
+    ridge = np.array([0.0] + [l2] * k)
+    theta = _logistic(design, y, sw, ridge, bounds=[(None, None)] + [(0.0, None)] * k)
+    return float(theta[0]), theta[1:]
 
 
 def transform(d: dict[str, float], lv: LevelCalibration) -> np.ndarray:
@@ -147,9 +154,6 @@ def _part_curves(pos: list[dict], neg: list[dict]) -> dict:
     return {"offset": offset, "center": center, "scale": scale, "feature_fits": fits}
 
 
-Margins = dict[int, tuple[np.ndarray, np.ndarray]]  # words -> (author, impostor) margins
-
-
 def platt_by_length(oof: Margins) -> dict[int, tuple[float, float]]:
     """(bias, slope) of the Platt curve at each length, both linear in log(length) and
     fitted on every length's out-of-fold margins at once (each length and class weighted
@@ -163,17 +167,8 @@ def platt_by_length(oof: Margins) -> dict[int, tuple[float, float]]:
                 rows.append([1.0, lw, m, m * lw])
                 ys.append(side)
                 sw.append(0.5 / len(margins) / len(oof))
-    x, y, weight = np.array(rows), np.array(ys), np.array(sw)
     ridge = np.array([0.0, L2, L2, L2])
-
-    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        p = _sigmoid(x @ theta)
-        eps = 1e-12
-        nll = -np.sum(weight * (y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps)))
-        grad = x.T @ (weight * (p - y)) + 2 * ridge * theta
-        return nll + float(ridge @ theta**2), grad
-
-    theta = minimize(loss, np.zeros(4), jac=True, method="L-BFGS-B").x
+    theta = _logistic(np.array(rows), np.array(ys), np.array(sw), ridge)
     out = {}
     for words in oof:
         lw = math.log(words / POPULATION_LEVEL)

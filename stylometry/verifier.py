@@ -60,10 +60,13 @@ class Chunk:
     folds: tuple[int, int]  # first and last fold its units belong to
 
 
+Margins = dict[int, tuple[np.ndarray, np.ndarray]]  # words -> (author, impostor) margins
+
+
 @dataclass
 class VerifierFit:
     model: VerifierModel
-    out_of_fold: dict[int, tuple[np.ndarray, np.ndarray]]  # words -> (author, impostor) margins
+    out_of_fold: Margins
 
 
 def _spread(items: list, cap: int) -> list:
