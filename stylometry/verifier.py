@@ -26,7 +26,9 @@ from stylometry.vectors import UnitMatrix, chunk_ranges, text_rates, top_columns
 
 N_WORDS = 500  # most frequent words
 N_CHARS = 2000  # most frequent character 3-/4-grams
-TRAIN_WORDS = 1000  # training chunk length
+TRAIN_WORDS = 1000  # training chunk length for book-length author text
+MIN_TRAIN_WORDS = 300  # ... and the shortest, for a few chapters
+MIN_TRAIN_CHUNKS = 16  # author chunks the model should see, where the text allows it
 C_GRID = (0.02, 0.2)
 FOLDS = 4
 MAX_TRAIN_IMPOSTOR = 600
@@ -94,6 +96,14 @@ def _chunks(
         start += len(units)
         pos += len(units) if is_author else 0
     return a_chunks + i_chunks
+
+
+def train_words(author_words: int) -> int:
+    """Training chunk length: TRAIN_WORDS for a book, shorter for a few chapters, so the
+    model sees MIN_TRAIN_CHUNKS author chunks (four 1,000-word chunks of a 4,500-word
+    yardstick left it guessing: out-of-fold AUC 0.85 at 200 words, 0.99 with 300-word ones)."""
+    fitted = author_words // MIN_TRAIN_CHUNKS // 100 * 100
+    return int(min(max(fitted, MIN_TRAIN_WORDS), TRAIN_WORDS))
 
 
 def _fit(x: np.ndarray, y: np.ndarray, c: float) -> LogisticRegression:
@@ -167,7 +177,8 @@ def fit_verifier(
     def rates(chunks: list[Chunk]) -> np.ndarray:
         return matrix.rates([(ch.start, ch.end) for ch in chunks], *cols)
 
-    train = _train_set(_chunks(unit_words, is_author, grp, TRAIN_WORDS))
+    n_author = sum(sum(u) for u in unit_words[: len(author)])
+    train = _train_set(_chunks(unit_words, is_author, grp, train_words(n_author)))
     x = rates(train)
     y = np.array([int(ch.author) for ch in train])
     mean, std = _standardise(x)
