@@ -29,7 +29,7 @@ def passages(texts: list[str], words: int = SCORING_WORDS) -> list[str]:
 
 def scoring_overhead(ws: Any, texts: list[str], n: int = 4) -> dict[str, Any]:
     """p50/p90 ms to score n passages of ~300 words with the proxy's scorer (profile already
-    loaded, as in a running proxy)."""
+    loaded, as in a running proxy), each checked for copying against a ~900-word prompt."""
     from serving.proxy.best_of import StyleScorer
 
     scorer = StyleScorer(ws.style_profile_path, ws.root)
@@ -38,8 +38,9 @@ def scoring_overhead(ws: Any, texts: list[str], n: int = 4) -> dict[str, Any]:
     times = []
     for i in range(SCORING_REPEATS):
         batch = [pool[(i * n + k) % len(pool)] for k in range(n)]
+        prompt = "\n\n".join(pool[(i * n + n + k) % len(pool)] for k in range(3))
         started = time.perf_counter()
-        scorer.scores(batch)
+        scorer.scores(batch, prompt)
         times.append((time.perf_counter() - started) * 1000)
     times.sort()
     return {
@@ -86,8 +87,9 @@ def measure_best_of(
                 )
                 latency = (time.perf_counter() - started) * 1000
                 text = raw.parse().choices[0].message.content or ""
+                request_id = raw.headers["x-inkwell-request-id"]
                 rows[mode].append(
-                    {"latency_ms": latency, "text": text, "id": raw.headers["x-inkwell-request-id"]}
+                    {"latency_ms": latency, "text": text, "prompt": prompt.text, "id": request_id}
                 )
     return summarise_best_of(ws, rows, yardstick, settings, n)
 
@@ -98,7 +100,8 @@ def summarise_best_of(ws: Any, rows: dict, yardstick: Any, settings: Any, n: int
     from serving.proxy.trace import find_trace
 
     scores = {
-        m: [score_text(r["text"], yardstick, None).overall for r in rs] for m, rs in rows.items()
+        m: [score_text(r["text"], r["prompt"], yardstick, None).overall for r in rs]
+        for m, rs in rows.items()
     }
     traces = [find_trace(ws.traces_path, r["id"]) or {} for r in rows["best_of"]]
     upstream = [t["upstream_ms"] for t in traces if t.get("upstream_ms") is not None]

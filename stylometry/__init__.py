@@ -10,6 +10,7 @@ Imports nothing of Inkwell's other packages. Typical use:
 """
 
 from stylometry.calibration import calibrate
+from stylometry.copying import without_copied
 from stylometry.corpus import load_corpus
 from stylometry.describe import describe_style
 from stylometry.profile import AuthorProfile, build_profile
@@ -26,4 +27,5 @@ __all__ = [
     "load_corpus",
     "read_text",
     "score",
+    "without_copied",
 ]

@@ -24,7 +24,7 @@ def texts(corpora_dir) -> dict[str, str]:
 
     austen = chunk_paragraphs(read_text(corpora_dir / "austen" / "persuasion.txt"), 300)
     doyle = chunk_paragraphs(read_text(corpora_dir / "doyle" / "the_lost_world.txt"), 300)
-    return {"austen": austen[40], "doyle": doyle[40]}
+    return {"austen": austen[40], "austen_later": austen[60], "doyle": doyle[40]}
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,19 @@ def test_the_candidate_in_the_authors_voice_wins(client, book, texts, scripted_u
     trace = trace_of(book, raw.headers["x-inkwell-request-id"])
     assert trace["best_of"]["winner"] == 2 and len(trace["best_of"]["scores"]) == 4
     assert trace["best_of"]["scoring_ms"] > 0
+
+
+def test_a_candidate_that_echoes_the_writers_passage_does_not_win(client, texts, scripted_upstream):
+    """The writer pastes their own scene; a candidate that repeats it is not their voice."""
+    passage = texts["austen"]
+    ask = [{"role": "user", "content": f"Continue this scene:\n\n{passage}"}]
+    scripted_upstream.script({"kind": "reply", "texts": [passage, texts["austen_later"]]})
+    raw = client.chat.completions.with_raw_response.create(
+        model="inkwell", messages=ask, extra_body={"inkwell": {"best_of": 2}}
+    )
+    assert raw.parse().choices[0].message.content == texts["austen_later"]
+    copied, written = (float(s) for s in raw.headers["x-inkwell-best-of-scores"].split(","))
+    assert copied == 0.0 < written
 
 
 def test_a_stream_gets_the_winner_once_chosen(client, texts, scripted_upstream):

@@ -53,7 +53,8 @@ def book(tmp_path_factory, corpora_dir: Path, base_model_path: Path) -> Workspac
     (ws.root / "inkwell.yaml").write_text(
         yaml.safe_dump(
             {"book": {"held_out": ["03.txt", "04.txt"]},
-             "style": {"reference_corpus": str(reference)}}
+             "style": {"reference_corpus": str(reference)},
+             "gate": {"base_impostor_words": 600}}
         ),
         encoding="utf-8",
     )  # fmt: skip
@@ -89,6 +90,10 @@ def test_gate_refuses_a_candidate_that_scores_no_better(
             assert 0 <= model.style.low <= model.style.mean <= model.style.high <= 100
             assert math.isfinite(model.nll) and model.nll > 0
             assert len(model.per_prompt_style) == len(result.prompt_ids) == 2
+        # The yardstick knows the base model's prose, written from the training chapters.
+        assert result.profile["base_model_impostor_words"] > 300
+        generated = book.state_dir / "style" / "base-impostors" / "generations.jsonl"
+        assert len(generated.read_text(encoding="utf-8").splitlines()) == 20
         # Same weights as live: same likelihood of the author's text, no style gain.
         assert result.models["candidate"].nll == pytest.approx(result.models["live"].nll, rel=1e-3)
         assert "`voice-again`" in (folder / "evaluation.md").read_text(encoding="utf-8")

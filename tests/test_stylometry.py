@@ -21,6 +21,7 @@ from stylometry import (
     describe_style,
     read_text,
     score,
+    without_copied,
 )
 from stylometry.features import derived_scalars, extract
 from stylometry.text import chunk_paragraphs
@@ -227,6 +228,24 @@ def test_bad_texts_get_clear_errors_or_defined_scores(austen):
         assert math.isfinite(report.overall) and 0 <= report.overall <= 100
         assert all(math.isfinite(v) for v in report.parts.values())
     assert score("Hello", austen).warnings  # too short to be reliable, and says so
+
+
+def test_what_a_generation_copied_from_its_prompt_is_not_scored():
+    prompt = (
+        "Anne had been forced into prudence in her youth. She learned romance as she grew "
+        "older: the natural sequel of an unnatural beginning.\n\nWrite what happens next."
+    )
+    echo = (
+        "She learned romance as she grew older: the natural sequel of an unnatural "
+        "beginning. Then the letter came, and she read it twice by the window."
+    )
+    written = "Then the letter came, and she read it twice by the window."
+    assert without_copied(echo, prompt) == written
+    # shared phrases shorter than a copy, and text with no prompt at all, are left whole
+    own = "She grew older, as she learned, by the window.\n\nThe letter came at noon."
+    assert without_copied(own, prompt) == own
+    assert without_copied(own, "") == own
+    assert without_copied(prompt, prompt) == ""
 
 
 def test_classifier_attributes_an_unseen_book(novels):

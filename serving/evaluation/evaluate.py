@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from serving.engine.client import EngineClient
+from serving.evaluation.base_impostors import base_model_impostors
 from serving.evaluation.evaluation_page import write_evaluation_page
-from serving.evaluation.generation import Sampling, generate, reference_likelihood, run_parallel
+from serving.evaluation.generation import generate, reference_likelihood, run_parallel
 from serving.evaluation.generation_cache import GenerationCache, generation_key
 from serving.evaluation.prompts import EvalPrompt, EvaluationInputError, build_prompts
 from serving.evaluation.results import (
@@ -53,6 +54,7 @@ class EvaluationPlan:
     profile: Any  # stylometry.AuthorProfile of the held-out chapters
     tokenizer: Any
     chapters: list[str]
+    base_impostor_words: int = 0  # base-model prose the yardstick was calibrated against
     judge: Any = None
     progress: bool = True
     started: float = field(default_factory=time.monotonic)
@@ -111,15 +113,7 @@ def plan_evaluation(
     from finetune.base_model import ensure_base_model
 
     settings = settings or EvalSettings.from_gate(ws.config.gate)
-    registry = hotload.registry_for(ws)
-    record_ = hotload.load(ws, client, run)
-    run_dir = registry.adapter_path(record_)
-    manifest = json.loads((run_dir / hotload.MANIFEST).read_text(encoding="utf-8"))
-    models = {"base": ws.config.engine.served_name, "candidate": run}
-    live = registry.live()
-    if live is not None and live.name != run:
-        hotload.ensure_loaded(client, registry, live)
-        models["live"] = live.name
+    run_dir, manifest, models = _load_models(ws, client, run)
     held = ws.held_out_chapters()
     if not held:
         raise EvaluationInputError(f"{ws.chapters_dir}: no chapters, so nothing is held out")
@@ -129,13 +123,25 @@ def plan_evaluation(
     def count_tokens(pieces: list[str]) -> list[int]:
         return [len(ids) for ids in tokenizer(pieces, add_special_tokens=False)["input_ids"]]
 
+    system_prompt = manifest_system_prompt(manifest, run_dir)
+    context_tokens = manifest.get("data_card", {}).get("params", {}).get("context_tokens", 200)
     prompts = build_prompts(
         texts,
-        manifest_system_prompt(manifest, run_dir),
+        system_prompt,
         count_tokens,
         count=settings.prompts,
         new_tokens=settings.new_tokens,
-        context_tokens=manifest.get("data_card", {}).get("params", {}).get("context_tokens", 200),
+        context_tokens=context_tokens,
+    )
+    base_texts = base_model_impostors(
+        ws,
+        client,
+        system_prompt,
+        count_tokens,
+        settings.sampling,
+        context_tokens=context_tokens,
+        workers=settings.workers,
+        progress=progress,
     )
     return EvaluationPlan(
         ws=ws,
@@ -145,28 +151,43 @@ def plan_evaluation(
         settings=settings,
         models=models,
         prompts=prompts,
-        profile=yardstick_profile(ws, [text for _, text in texts], progress=progress),
+        profile=yardstick_profile(
+            ws, [text for _, text in texts], base_texts=base_texts, progress=progress
+        ),
         tokenizer=tokenizer,
         chapters=[p.name for p in held],
+        base_impostor_words=sum(len(t.split()) for t in base_texts),
         judge=judge,
         progress=progress,
     )
+
+
+def _load_models(ws: Workspace, client: EngineClient, run: str) -> tuple[Path, dict, dict]:
+    """Hot-load the candidate and the live adapter: (run folder, manifest, role -> model)."""
+    registry = hotload.registry_for(ws)
+    run_dir = registry.adapter_path(hotload.load(ws, client, run))
+    manifest = json.loads((run_dir / hotload.MANIFEST).read_text(encoding="utf-8"))
+    models = {"base": ws.config.engine.served_name, "candidate": run}
+    live = registry.live()
+    if live is not None and live.name != run:
+        hotload.ensure_loaded(client, registry, live)
+        models["live"] = live.name
+    return run_dir, manifest, models
 
 
 def generate_continuations(plan: EvaluationPlan) -> None:
     """Every model continues every prompt under every seed, several requests in flight;
     continuations a killed run already generated are taken from the run folder."""
     s = plan.settings
-    sampling = Sampling(s.new_tokens, s.temperature, s.top_p)
     cache = GenerationCache(plan.run_dir / EVALUATION_DIR)
 
     def key(job: Job) -> str:
         role, i, seed = job
-        return generation_key(plan.models[role], plan.prompts[i].messages, seed, sampling)
+        return generation_key(plan.models[role], plan.prompts[i].messages, seed, s.sampling)
 
     def work(job: Job) -> str:
         role, i, seed = job
-        text = generate(plan.client, plan.prompts[i], plan.models[role], seed, i, sampling)
+        text = generate(plan.client, plan.prompts[i], plan.models[role], seed, i, s.sampling)
         cache.add(key(job), text)
         return text
 
@@ -193,14 +214,16 @@ def measure_likelihoods(plan: EvaluationPlan) -> None:
 
 
 def score_continuations(plan: EvaluationPlan) -> None:
-    """The style score of every continuation, and of the author's own continuations."""
+    """The style score of every continuation, and of the author's own continuations (each
+    without what it copied from its prompt)."""
     from tqdm.auto import tqdm
 
     jobs = [*plan.jobs, *(("reference", i, 0) for i in range(len(plan.prompts)))]
     for job in tqdm(jobs, desc="scoring", unit="text", disable=not plan.progress):
         role, i, _seed = job
-        text = plan.prompts[i].reference if role == "reference" else plan.texts[job]
-        plan.scores[job] = score_text(text, plan.profile, plan.judge)
+        prompt = plan.prompts[i]
+        text = prompt.reference if role == "reference" else plan.texts[job]
+        plan.scores[job] = score_text(text, prompt.text, plan.profile, plan.judge)
 
 
 def summarise(plan: EvaluationPlan) -> EvaluationResult:
@@ -230,6 +253,9 @@ def summarise(plan: EvaluationPlan) -> EvaluationResult:
             "name": plan.profile.name,
             "data_hash": plan.profile.data_hash,
             "chapters": plan.chapters,
+            "impostor_texts": plan.profile.calibration.impostor_texts,
+            "impostor_words": plan.profile.calibration.impostor_words,
+            "base_model_impostor_words": plan.base_impostor_words,
         },
         prompt_ids=[p.id for p in plan.prompts],
         models=results,

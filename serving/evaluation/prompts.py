@@ -27,6 +27,11 @@ class EvalPrompt:
     messages: list[dict]  # system + user, OpenAI chat format
     reference: str  # the author's own continuation
 
+    @property
+    def text(self) -> str:
+        """Everything the model was shown."""
+        return "\n\n".join(m["content"] for m in self.messages)
+
 
 def build_prompts(
     chapters: Sequence[tuple[Path, str]],

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
+from serving.evaluation.generation import Sampling
 from serving.evaluation.prompts import EvaluationInputError
 from serving.evaluation.stats import Interval
 from serving.foundation.config import GateConfig
@@ -27,6 +28,10 @@ class EvalSettings(BaseModel):
     bootstrap_samples: int
     confidence: float
     workers: int = 4
+
+    @property
+    def sampling(self) -> Sampling:
+        return Sampling(self.new_tokens, self.temperature, self.top_p)
 
     @classmethod
     def from_gate(cls, gate: GateConfig, **overrides: Any) -> EvalSettings:

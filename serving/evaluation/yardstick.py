@@ -5,6 +5,7 @@ against other writers, and the optional LLM judge configured in style.judge."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,18 +91,22 @@ def workspace_judge(
     return Judge(url, model, refs, api_key=os.environ.get(key_env or configured.api_key_env))
 
 
-def yardstick_profile(ws: Workspace, texts: list[str], progress: bool = True):
+def yardstick_profile(
+    ws: Workspace, texts: list[str], base_texts: Sequence[str] = (), progress: bool = True
+):
     """The author profile scores are measured against: the held-out chapters, calibrated
-    against other writers (style.reference_corpus). Cached under .inkwell/style/ by the hash
-    of everything it is built from, since calibration takes a while."""
+    against other writers (style.reference_corpus) and, when given, the base model's prose
+    (base_impostors.py). Cached under .inkwell/style/ by the hash of everything it is built
+    from, since calibration takes a while."""
     import hashlib
 
     import stylometry
 
-    impostors = impostor_texts(ws)
+    impostors = reference_impostors(ws)
+    impostors += [(f"base model {i + 1}", text) for i, text in enumerate(base_texts)]
     version = stylometry.AuthorProfile.model_fields["format_version"].default  # new format: new key
     digest = hashlib.sha256(f"{ws.config.style.profile}:{version}".encode())
-    for text in [*texts, "\0impostors\0", *impostors]:
+    for text in [*texts, "\0impostors\0", *(f"{w}\0{t}" for w, t in impostors)]:
         digest.update(hashlib.sha256(text.encode()).digest())
     cache = ws.state_dir / "style" / f"yardstick-{digest.hexdigest()[:16]}.json"
     if cache.is_file():
@@ -109,21 +114,27 @@ def yardstick_profile(ws: Workspace, texts: list[str], progress: bool = True):
     profile = stylometry.build_profile(
         texts, name=f"{ws.root.name} (held out)", mode=ws.config.style.profile
     )
-    profile = stylometry.calibrate(profile, texts, impostors, progress=progress)
+    profile = stylometry.calibrate(
+        profile,
+        texts,
+        [text for _, text in impostors],
+        progress=progress,
+        impostor_groups=[writer for writer, _ in impostors],
+    )
     cache.parent.mkdir(parents=True, exist_ok=True)
     profile.save(cache)
     return profile
 
 
-def impostor_texts(ws: Workspace) -> list[str]:
-    """Other writers' books from the workspace's reference corpus (style.reference_corpus,
-    DIR/<author>/*.txt), each cut to its first IMPOSTOR_WORDS words."""
+def reference_impostors(ws: Workspace) -> list[tuple[str, str]]:
+    """(writer, book) of the workspace's reference corpus (style.reference_corpus,
+    DIR/<author>/*.txt), each book cut to its first IMPOSTOR_WORDS words."""
     import stylometry
 
     corpus = stylometry.load_corpus(reference_dir(ws))
     return [
-        " ".join(text.split(" ")[:IMPOSTOR_WORDS])
-        for books in corpus.values()
+        (writer, " ".join(text.split(" ")[:IMPOSTOR_WORDS]))
+        for writer, books in corpus.items()
         for text in books.values()
     ]
 
@@ -134,13 +145,14 @@ class Score:
     parts: dict[str, float]
 
 
-def score_text(text: str, profile, judge) -> Score:
-    """The style score of one continuation; a model that writes nothing measurable (empty,
-    no words) scores 0 instead of stopping the evaluation."""
+def score_text(text: str, prompt: str, profile, judge) -> Score:
+    """The style score of what a model wrote after `prompt`: sentences it copied from the
+    prompt do not count (stylometry.copying), and one that writes nothing measurable (empty,
+    no words, only copies) scores 0 instead of stopping the evaluation."""
     import stylometry
 
     try:
-        report = stylometry.score(text, profile, judge=judge)
+        report = stylometry.score(stylometry.without_copied(text, prompt), profile, judge=judge)
     except stylometry.StyleInputError:
         return Score(overall=0.0, parts={})
     return Score(overall=report.overall, parts=report.parts)

@@ -106,6 +106,12 @@ class GateConfig(StrictModel):
     seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
     temperature: float = Field(0.8, ge=0)
     top_p: float = Field(0.95, gt=0, le=1)
+    base_impostor_words: int = Field(
+        10_000,
+        ge=0,
+        description="Words of base-model prose the yardstick is calibrated against beside "
+        "other writers (0: other writers only).",
+    )
     require_nll: bool = Field(
         True,
         description="The candidate's held-out NLL must not be worse than the live model's.",

@@ -105,22 +105,25 @@ class StyleScorer:
             code="no_style_profile",
         )
 
-    def scores(self, texts: list[str]) -> list[float]:
-        """0-100 per text; a text with nothing to measure (empty, a tool call) scores 0."""
+    def scores(self, texts: list[str], prompt: str) -> list[float]:
+        """0-100 per text, of what it wrote beyond copying `prompt` (a candidate echoing the
+        writer's own passage would win otherwise); nothing to measure (empty, a tool call,
+        only copies) scores 0."""
         import stylometry
 
         profile = self.profile()
         out = []
         for text in texts:
             try:
-                out.append(float(stylometry.score(text, profile).overall))
+                written = stylometry.without_copied(text, prompt)
+                out.append(float(stylometry.score(written, profile).overall))
             except stylometry.StyleInputError:
                 out.append(0.0)
         return out
 
-    async def rank(self, texts: list[str]) -> Ranking:
+    async def rank(self, texts: list[str], prompt: str) -> Ranking:
         started = time.perf_counter()
-        scores = await anyio.to_thread.run_sync(self.scores, texts)
+        scores = await anyio.to_thread.run_sync(self.scores, texts, prompt)
         winner = max(range(len(scores)), key=lambda i: (scores[i], -i))
         elapsed = round((time.perf_counter() - started) * 1000, 3)
         return Ranking(scores=scores, winner=winner, scoring_ms=elapsed)
@@ -130,6 +133,13 @@ def candidate_texts(reply: dict[str, Any]) -> list[str]:
     """The assistant text of each choice, in choice order."""
     choices = sorted(reply.get("choices") or [], key=lambda c: c.get("index", 0))
     return [_content((c.get("message") or {}).get("content")) for c in choices]
+
+
+def prompt_text(messages: Any) -> str:
+    """Everything the candidates were shown: the text of every message."""
+    if not isinstance(messages, list):
+        return ""
+    return "\n\n".join(_content(m.get("content")) for m in messages if isinstance(m, dict))
 
 
 def _content(content: Any) -> str:

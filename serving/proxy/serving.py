@@ -23,6 +23,7 @@ from serving.proxy.best_of import (
     as_event_stream,
     candidate_texts,
     candidates_wanted,
+    prompt_text,
     winning_reply,
 )
 from serving.proxy.errors import ProxyError, error_payload
@@ -251,7 +252,7 @@ class InkwellServing:
             raise ProxyError(502, f"the engine's reply is not a chat completion: {exc}") from exc
         if len(texts) != n:
             raise ProxyError(502, f"asked the engine for {n} candidates, got {len(texts)}")
-        ranking = await self.scorer.rank(texts)
+        ranking = await self.scorer.rank(texts, prompt_text(data.get("messages")))
         record.best_of = ranking.trace()
         record.tokens = _token_counts(reply.get("usage"))
         headers[SCORES_HEADER] = ranking.header()
