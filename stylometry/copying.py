@@ -9,6 +9,8 @@ lie in runs of COPY_WORDS or more words found verbatim in the prompt."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from stylometry.text import WORD_RE, normalize, paragraphs, sentences
 
 COPY_WORDS = 8  # shorter shared runs are idiom ("at the end of the day"), not copying
@@ -19,11 +21,16 @@ def _words(text: str) -> list[str]:
     return [w.lower() for w in WORD_RE.findall(text)]
 
 
+@lru_cache(maxsize=16)  # best-of and evaluation check several candidates of one prompt
+def _runs(prompt: str) -> frozenset[tuple[str, ...]]:
+    source = _words(normalize(prompt))
+    return frozenset(tuple(source[i : i + COPY_WORDS]) for i in range(len(source) - COPY_WORDS + 1))
+
+
 def without_copied(text: str, prompt: str) -> str:
     """`text` without the sentences it copied from `prompt`, paragraphs kept; "" when it
     copied everything."""
-    source = _words(normalize(prompt))
-    runs = {tuple(source[i : i + COPY_WORDS]) for i in range(len(source) - COPY_WORDS + 1)}
+    runs = _runs(prompt)
     if not runs:
         return text
     layout = [sentences(p) for p in paragraphs(normalize(text))]
