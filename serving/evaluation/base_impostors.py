@@ -42,8 +42,10 @@ def base_model_impostors(
     import stylometry
 
     wanted_words = ws.config.gate.base_impostor_words
+    if wanted_words == 0:
+        return []
     chapters = [(p, stylometry.read_text(p)) for p in ws.training_chapters()]
-    if wanted_words == 0 or not chapters:
+    if not chapters:
         return []
     wanted = min(
         MAX_GENERATIONS, math.ceil(wanted_words / max(1.0, WORDS_PER_TOKEN * sampling.max_tokens))
