@@ -27,7 +27,6 @@ query_cache = QueryCache()
 # Encodes that may run at once per encoder: its lanes (documents: one batch at a time).
 _encode_slots: dict[tuple[Backend, str], threading.Semaphore] = {}
 _pending: dict[Backend, list[tuple[str, Future[np.ndarray]]]] = {}
-_running: dict[Backend, int] = {}  # query encodes under way or waiting, per backend
 _pending_lock = threading.Lock()
 
 
@@ -59,15 +58,8 @@ def embed_query(text: str, backend: Backend = DEFAULT_BACKEND) -> np.ndarray:
     model = encoder(backend, "query")
     slots = _slots(backend, "query", model.lanes)
     if model.lanes > 1:
-        with _pending_lock:  # counted before waiting for a lane: a queue is not "alone"
-            _running[backend] = _running.get(backend, 0) + 1
-            alone = _running[backend] == 1
-        try:
-            with slots:
-                return query_cache.put(key, model.encode([text], alone=alone)[0])
-        finally:
-            with _pending_lock:
-                _running[backend] -= 1
+        with slots:
+            return query_cache.put(key, model.encode([text])[0])
     result: Future[np.ndarray] = Future()
     with _pending_lock:
         _pending.setdefault(backend, []).append((text, result))
