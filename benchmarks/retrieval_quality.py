@@ -154,9 +154,9 @@ def sweep(store: Any, questions: list[dict[str, str]]) -> list[dict[str, Any]]:
 
 def query_embedding_latency(backend: str, questions: list[dict[str, str]]) -> dict[str, Any]:
     """Per-query ms of one embedding as the proxy runs it for a lone writer (wall, and the CPU
-    of every thread: a lone int8 query spreads over the cores), and of one lane (the cost of a
-    query on one core, as under load), the cache cleared each time (a cached query costs
-    microseconds; that is measured apart)."""
+    of every thread of the process), and of one lane (the cost of a query on one core, as
+    under load), the cache cleared each time (a cached query costs microseconds; that is
+    measured apart)."""
     from rag.backends import encoder
     from rag.embeddings import embed_query, query_cache
 
@@ -311,9 +311,9 @@ def _intro_markdown(figures: dict[str, Any]) -> list[str]:
         f"{DEPTH}); hybrid (keywords + vectors) is the ranking the proxy uses. Targets: hybrid "
         f"recall@5 >= {TARGET_HYBRID_RECALL_AT_5}, paraphrase injected >= "
         f"{TARGET_PARAPHRASE_INJECTED}, query embedding <= {TARGET_QUERY_EMBEDDING_CPU_MS} ms "
-        f"CPU p50 on one core, index open <= {TARGET_INDEX_OPEN_S} s. A lone query runs on "
-        "every core (wall and CPU of all threads as served); under load each query has one "
-        "core (one-core CPU).",
+        f"CPU p50 on one core, index open <= {TARGET_INDEX_OPEN_S} s. Each query runs on one "
+        "thread (wall and CPU of all threads as served); under load the queries run side by "
+        "side, one per core (one-core CPU).",
     ]
 
 
