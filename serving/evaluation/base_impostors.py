@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from serving.engine.client import EngineClient
-from serving.evaluation.generation import Sampling, generate, run_parallel
+from serving.evaluation.generation import Sampling, generate
 from serving.evaluation.generation_cache import GenerationCache, generation_key
 from serving.evaluation.prompts import CountTokens, EvaluationInputError, build_prompts
 from serving.foundation.workspace import Workspace
@@ -67,17 +67,14 @@ def base_model_impostors(
     model = ws.config.engine.served_name
     identity = f"{ws.config.engine.base_model} as {model}"
 
-    def key(job: tuple[int, int]) -> str:
-        return generation_key(identity, prompts[job[0]].messages, job[1], sampling)
-
-    def work(job: tuple[int, int]) -> str:
-        text = generate(client, prompts[job[0]], model, job[1], job[0], sampling)
-        cache.add(key(job), text)
-        return text
-
-    todo = [job for job in jobs if key(job) not in cache.texts]
-    run_parallel(todo, work, workers=workers, desc="base-model impostors", progress=progress)
-    texts = [cache.texts[key(job)] for job in jobs]
+    texts = cache.texts_for(
+        jobs,
+        lambda job: generation_key(identity, prompts[job[0]].messages, job[1], sampling),
+        lambda job: generate(client, prompts[job[0]], model, job[1], job[0], sampling),
+        workers=workers,
+        desc="base-model impostors",
+        progress=progress,
+    )
     return _grouped(texts)
 
 

@@ -179,22 +179,19 @@ def generate_continuations(plan: EvaluationPlan) -> None:
     """Every model continues every prompt under every seed, several requests in flight;
     continuations a killed run already generated are taken from the run folder."""
     s = plan.settings
-    cache = GenerationCache(plan.run_dir / EVALUATION_DIR)
 
     def key(job: Job) -> str:
         role, i, seed = job
         return generation_key(plan.models[role], plan.prompts[i].messages, seed, s.sampling)
 
-    def work(job: Job) -> str:
+    def generate_one(job: Job) -> str:
         role, i, seed = job
-        text = generate(plan.client, plan.prompts[i], plan.models[role], seed, i, s.sampling)
-        cache.add(key(job), text)
-        return text
+        return generate(plan.client, plan.prompts[i], plan.models[role], seed, i, s.sampling)
 
-    todo = [job for job in plan.jobs if key(job) not in cache.texts]
-    outputs = run_parallel(todo, work, workers=s.workers, desc="generating", progress=plan.progress)
-    plan.texts = {job: cache.texts[key(job)] for job in plan.jobs if job not in todo}
-    plan.texts.update(zip(todo, outputs, strict=True))
+    texts = GenerationCache(plan.run_dir / EVALUATION_DIR).texts_for(
+        plan.jobs, key, generate_one, workers=s.workers, desc="generating", progress=plan.progress
+    )
+    plan.texts = dict(zip(plan.jobs, texts, strict=True))
 
 
 def measure_likelihoods(plan: EvaluationPlan) -> None:

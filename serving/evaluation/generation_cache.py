@@ -8,8 +8,13 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from serving.evaluation.generation import run_parallel
+
+Job = TypeVar("Job")
 
 CACHE_FILE = "generations.jsonl"
 
@@ -57,3 +62,25 @@ class GenerationCache:
                 out.flush()
                 os.fsync(out.fileno())
             self.texts[key] = text
+
+    def texts_for(
+        self,
+        jobs: Sequence[Job],
+        key: Callable[[Job], str],
+        generate: Callable[[Job], str],
+        *,
+        workers: int,
+        desc: str,
+        progress: bool,
+    ) -> list[str]:
+        """The text of every job, in job order: kept ones are read, the others generated
+        (`workers` requests in flight) and kept as each arrives."""
+
+        def work(job: Job) -> str:
+            text = generate(job)
+            self.add(key(job), text)
+            return text
+
+        todo = [job for job in jobs if key(job) not in self.texts]
+        run_parallel(todo, work, workers=workers, desc=desc, progress=progress)
+        return [self.texts[key(job)] for job in jobs]
