@@ -110,13 +110,12 @@ class OnnxEncoder:
         self.lanes = len(os.sched_getaffinity(0)) if self.batch == 1 and threads == 1 else 1
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        session = self.session
         parts = []
         for start in range(0, len(texts), self.batch):
             encoded = self.tokenizer.encode_batch(list(texts[start : start + self.batch]))
             ids = np.array([e.ids for e in encoded], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-            (vectors,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
+            (vectors,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
             parts.append(vectors)
         return np.asarray(np.concatenate(parts), dtype=np.float32)
 

@@ -76,11 +76,12 @@ class GenerationCache:
         """The text of every job, in job order: kept ones are read, the others generated
         (`workers` requests in flight) and kept as each arrives."""
 
-        def work(job: Job) -> str:
-            text = generate(job)
-            self.add(key(job), text)
-            return text
+        keys = [key(job) for job in jobs]  # hashes whole prompts: once per job
 
-        todo = [job for job in jobs if key(job) not in self.texts]
+        def work(item: tuple[Job, str]) -> None:
+            job, k = item
+            self.add(k, generate(job))
+
+        todo = [(job, k) for job, k in zip(jobs, keys, strict=True) if k not in self.texts]
         run_parallel(todo, work, workers=workers, desc=desc, progress=progress)
-        return [self.texts[key(job)] for job in jobs]
+        return [self.texts[k] for k in keys]
