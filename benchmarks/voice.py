@@ -126,7 +126,7 @@ def train_voice(
         base = ensure_base_model(unbounded.base_model)
         card = ensure_dataset(unbounded, book, base, print)
         plan = plan_device(unbounded)
-        expected = estimate(unbounded, card, plan.device, plan.threads, base, ws.adapters_dir)
+        expected = estimate(unbounded, card, plan.device, plan.threads, base)
         steps = None
         if expected.seconds and expected.seconds > budget_minutes * 60:
             steps = max(1, int(expected.steps * budget_minutes * 60 / expected.seconds))

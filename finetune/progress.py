@@ -9,15 +9,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel
+
+from finetune.base_model import cache_dir
 from finetune.config import TrainConfig
 from finetune.manifest import AdapterManifest
 from finetune.prepare import DataCard
+from serving.foundation.atomic import write_json_atomic
 
 # Training tokens/s of LoRA on SmolLM2-135M (fp32, the CPU recipe) per physical core: 111
 # tokens/s were measured on a shared 2-core EPYC (benchmarks/voice.py speed); a conservative
 # share of it is used until this machine has a run of its own.
 CPU_TOKENS_PER_S_PER_CORE = 40.0
 REFERENCE_WEIGHT_BYTES = 538_000_000  # SmolLM2-135M in fp32 safetensors
+SPEED_LOG_FILE = "train-speed.json"
 # An evaluation is a forward pass only: about a third of a training step's work per token.
 EVAL_COST = 1 / 3
 
@@ -52,16 +57,15 @@ def total_steps(config: TrainConfig, train_examples: int) -> int:
 
 
 def estimate(
-    config: TrainConfig, card: DataCard, device: str, threads: int | None, base: Path,
-    adapters_dir: Path,
+    config: TrainConfig, card: DataCard, device: str, threads: int | None, base: Path
 ) -> Estimate:  # fmt: skip
     """Steps x tokens per step at the speed of this machine's last run on the same device
-    and base model, else a prior scaled by cores and model size (CPU only)."""
+    and base model (of any book), else a prior scaled by cores and model size (CPU only)."""
     t = config.training
     per_sequence = min(card.example_tokens.mean, t.max_length)
     tokens_per_step = round(t.batch_size * t.gradient_accumulation_steps * per_sequence)
     steps = total_steps(config, card.train_examples)
-    speed, source = _measured_speed(adapters_dir, device, str(base), threads)
+    speed, source = SpeedLog.load().speed(device, str(base), threads)
     if speed is None and device == "cpu":
         scale = REFERENCE_WEIGHT_BYTES / max(_weight_bytes(base), 1)
         speed = CPU_TOKENS_PER_S_PER_CORE * (threads or 1) * min(scale, 4.0)
@@ -76,31 +80,66 @@ def estimate(
     return Estimate(steps, tokens_per_step, speed, source, seconds)
 
 
-def _measured_speed(
-    adapters_dir: Path, device: str, base: str, threads: int | None
-) -> tuple[float | None, str]:
-    """Tokens/s of the newest finished run here on this device and base model, with as
-    many threads if there is one, else scaled by the threads (the 1-thread run a busy
-    machine forced would otherwise halve the estimate on a quiet one)."""
-    runs = []
-    for path in adapters_dir.glob("*/manifest.json"):
+class SpeedRecord(BaseModel):
+    """A finished run's training speed on this machine."""
+
+    device: str
+    base_model: str
+    threads: int | None
+    tokens_per_s: float
+    run: str
+    created_at: str
+
+
+class SpeedLog(BaseModel):
+    """The last speed per (device, base model, threads), kept in the per-user cache rather
+    than in a book's workspace: a new book on the same machine gets a measured estimate, and
+    a workspace copied from another machine brings no foreign speeds."""
+
+    records: list[SpeedRecord] = []
+
+    @staticmethod
+    def path() -> Path:
+        return cache_dir() / SPEED_LOG_FILE
+
+    @classmethod
+    def load(cls) -> SpeedLog:
         try:
-            manifest = AdapterManifest.load(path.parent)
-        except (ValueError, OSError):
-            continue
-        same = manifest.device == device and manifest.base_model == base
-        if same and manifest.tokens_per_s:
-            alike = manifest.threads == threads
-            runs.append((alike, manifest.created_at, manifest.run, manifest))
-    if not runs:
-        return None, "none"
-    alike, _, run, manifest = max(runs)
-    if alike or not (threads and manifest.threads):
-        return manifest.tokens_per_s, f"measured by run {run!r} on this machine"
-    speed = manifest.tokens_per_s * threads / manifest.threads
-    return speed, (
-        f"run {run!r} on this machine with {manifest.threads} thread(s), scaled to {threads}"
-    )
+            return cls.model_validate_json(cls.path().read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # none yet, or damaged: estimates fall back to the prior
+            return cls()
+
+    def remember(self, manifest: AdapterManifest) -> None:
+        """Keep a finished run's speed (replacing the one of the same device, base, threads)."""
+        if not manifest.tokens_per_s:
+            return
+        record = SpeedRecord(
+            device=manifest.device,
+            base_model=manifest.base_model,
+            threads=manifest.threads,
+            tokens_per_s=manifest.tokens_per_s,
+            run=manifest.run,
+            created_at=manifest.created_at,
+        )
+        key = (record.device, record.base_model, record.threads)
+        self.records = [r for r in self.records if (r.device, r.base_model, r.threads) != key] + [
+            record
+        ]
+        write_json_atomic(self.path(), self.model_dump(mode="json"))
+
+    def speed(self, device: str, base: str, threads: int | None) -> tuple[float | None, str]:
+        """Tokens/s of the newest run on this device and base model, with as many threads if
+        there is one, else scaled by the threads (the 1-thread run a busy machine forced
+        would otherwise halve the estimate on a quiet one)."""
+        runs = [r for r in self.records if r.device == device and r.base_model == base]
+        if not runs:
+            return None, "none"
+        best = max(runs, key=lambda r: (r.threads == threads, r.created_at))
+        if best.threads == threads or not (threads and best.threads):
+            return best.tokens_per_s, f"measured by run {best.run!r} on this machine"
+        return best.tokens_per_s * threads / best.threads, (
+            f"run {best.run!r} on this machine with {best.threads} thread(s), scaled to {threads}"
+        )
 
 
 def _weight_bytes(base: Path) -> int:

@@ -22,7 +22,7 @@ from finetune.device import DevicePlan, plan_device
 from finetune.errors import FinetuneError
 from finetune.manifest import AdapterManifest, LossPoint, package_versions
 from finetune.prepare import DataCard, PrepareError, dataset_fingerprint, prepare_dataset
-from finetune.progress import estimate, time_limit, training_progress
+from finetune.progress import SpeedLog, estimate, time_limit, training_progress
 from rag.durable import fsync
 from serving.foundation.atomic import fsync_tree, write_json_atomic
 from serving.foundation.names import validate_name
@@ -164,7 +164,7 @@ def _start_run(
         say=say,
     )
     _check_data(run, started)
-    expected = estimate(config, card, plan.device, plan.threads, base, book.adapters_dir)
+    expected = estimate(config, card, plan.device, plan.threads, base)
     say(f"estimated: {expected.describe()}")
     if not resume:
         tmp_dir.mkdir(parents=True)
@@ -224,8 +224,10 @@ def _train_in(run: Run) -> Path:
     wall = time.monotonic() - started
 
     _save_adapter(run, trainer.model, tokenizer)
-    _manifest(run, trainer.state, wall, checkpoint).save(run.tmp_dir)
+    manifest = _manifest(run, trainer.state, wall, checkpoint)
+    manifest.save(run.tmp_dir)
     _complete(run)
+    SpeedLog.load().remember(manifest)
     state = trainer.state
     best = "n/a" if state.best_metric is None else f"{state.best_metric:.4f}"
     run.say(

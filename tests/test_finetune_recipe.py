@@ -16,7 +16,7 @@ from finetune.device import DevicePlan, busy_cores, cpu_threads, physical_cores,
 from finetune.errors import FinetuneError
 from finetune.manifest import AdapterManifest
 from finetune.prepare import prepare_dataset
-from finetune.progress import estimate
+from finetune.progress import SpeedLog, estimate
 
 REPO = Path(__file__).resolve().parents[1]
 LORA = REPO / "configs" / "lora_style_transfer.yaml"
@@ -121,8 +121,9 @@ def test_qlora_loads_any_model_in_nf4_with_cuda_mocked(monkeypatch: pytest.Monke
 
 
 def test_the_estimate_counts_steps_and_prefers_this_machines_last_run(
-    demo_workspace, base_model_path: Path
+    demo_workspace, base_model_path: Path, tmp_path: Path, monkeypatch
 ):
+    monkeypatch.setenv("INKWELL_CACHE_DIR", str(tmp_path / "cache"))  # no runs on record
     config = load_train_config(None, cuda=False)
     ws = demo_workspace
     card = prepare_dataset(
@@ -132,29 +133,30 @@ def test_the_estimate_counts_steps_and_prefers_this_machines_last_run(
     t = config.training
     per_step = t.batch_size * t.gradient_accumulation_steps  # sequences an optimizer step sees
     steps = math.ceil(card.train_examples / per_step) * int(t.epochs)
-    prior = estimate(config, card, "cpu", 2, base_model_path, ws.adapters_dir)
+    prior = estimate(config, card, "cpu", 2, base_model_path)
     assert prior.steps == steps and prior.seconds and "prior" in prior.source
     assert f"{steps} steps" in prior.describe()
 
-    run_dir = ws.adapters_dir / "earlier"
-    run_dir.mkdir(parents=True)
-    earlier_run(run_dir, base_model_path, tokens_per_s=100.0)
-    measured = estimate(config, card, "cpu", 2, base_model_path, ws.adapters_dir)
+    # A finished run of another book on this machine sets the speed of the next estimate.
+    SpeedLog.load().remember(earlier_run("earlier", base_model_path, 100.0))
+    measured = estimate(config, card, "cpu", 2, base_model_path)
     assert measured.tokens_per_s == 100.0 and "earlier" in measured.source
+    assert measured.seconds < prior.seconds  # the prior is conservative
     # A run with other thread counts (a busy machine forced one) is scaled, and says so.
-    scaled = estimate(config, card, "cpu", 4, base_model_path, ws.adapters_dir)
+    scaled = estimate(config, card, "cpu", 4, base_model_path)
     assert scaled.tokens_per_s == 200.0 and "scaled to 4" in scaled.source
-    on_gpu = estimate(config, card, "cuda", None, base_model_path, ws.adapters_dir)
+    on_gpu = estimate(config, card, "cuda", None, base_model_path)
     assert on_gpu.seconds is None and "no speed measured" in on_gpu.describe()
 
 
-def earlier_run(run_dir: Path, base: Path, tokens_per_s: float, threads: int = 2) -> None:
-    AdapterManifest(
-        run=run_dir.name, base_model=str(base), base_model_name="smollm2-135m",
+def earlier_run(name: str, base: Path, tokens_per_s: float, threads: int = 2) -> AdapterManifest:
+    """The manifest of a finished run at the given speed."""
+    return AdapterManifest(
+        run=name, base_model=str(base), base_model_name="smollm2-135m",
         base_model_hash=None, data_hash="x", data_card={}, system_prompt="", config={},
         method="LoRA", device="cpu", device_name="cpu", device_notes=[], lora_rank=16,
         steps=10, epochs=1.0, best_step=None, best_eval_loss=None, train_loss=[],
         eval_loss=[], wall_time_s=10.0, seconds_per_step=1.0, resumed_from_step=None,
         train_tokens=1000, tokens_per_s=tokens_per_s, threads=threads, versions={},
         created_at="2026-01-01T00:00:00+00:00",
-    ).save(run_dir)  # fmt: skip
+    )  # fmt: skip
