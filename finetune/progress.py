@@ -90,6 +90,10 @@ class SpeedRecord(BaseModel):
     run: str
     created_at: str
 
+    @property
+    def key(self) -> tuple[str, str, int | None]:
+        return self.device, self.base_model, self.threads
+
 
 class SpeedLog(BaseModel):
     """The last speed per (device, base model, threads), kept in the per-user cache rather
@@ -113,18 +117,8 @@ class SpeedLog(BaseModel):
         """Keep a finished run's speed (replacing the one of the same device, base, threads)."""
         if not manifest.tokens_per_s:
             return
-        record = SpeedRecord(
-            device=manifest.device,
-            base_model=manifest.base_model,
-            threads=manifest.threads,
-            tokens_per_s=manifest.tokens_per_s,
-            run=manifest.run,
-            created_at=manifest.created_at,
-        )
-        key = (record.device, record.base_model, record.threads)
-        self.records = [r for r in self.records if (r.device, r.base_model, r.threads) != key] + [
-            record
-        ]
+        record = SpeedRecord(**manifest.model_dump(include=set(SpeedRecord.model_fields)))
+        self.records = [r for r in self.records if r.key != record.key] + [record]
         write_json_atomic(self.path(), self.model_dump(mode="json"))
 
     def speed(self, device: str, base: str, threads: int | None) -> tuple[float | None, str]:
