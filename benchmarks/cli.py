@@ -309,3 +309,33 @@ def voice(
         best_of_prompts=best_of_prompts,
         out_dir=out,
     )
+
+
+@app.command("best-of")
+def best_of(
+    work_dir: Annotated[
+        Path,
+        typer.Option(
+            help="The folder a `bench voice` run kept (it prints 'workspaces and adapters "
+            "kept in ...'); its trained adapters are measured.",
+        ),
+    ],
+    variant: Annotated[str, typer.Option(help="The recipe variant's folder in it.")] = "default",
+    n: Annotated[int, _at_least(2, "Candidates per request.")] = 4,
+    prompts: Annotated[int, _at_least(1, "Held-out prompts per author.")] = 12,
+    new_tokens: Annotated[int, _at_least(1, "Tokens generated per candidate.")] = 256,
+    engine_url: StartedEngineOpt = None,
+    out: ResultsOpt = None,
+) -> None:
+    """Best-of-n alone on adapters the voice benchmark trained: its gain in style score and
+    what it adds to latency, plain and best-of requests through the proxy."""
+    run_benchmark(
+        "best_of",
+        work_dir=work_dir,
+        variant=variant,
+        best_of=n,
+        best_of_prompts=prompts,
+        new_tokens=new_tokens,
+        engine_url=engine_url,
+        out_dir=out,
+    )

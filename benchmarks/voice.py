@@ -14,9 +14,10 @@ so the choice of default is visible. `engine=False` runs the training and scorin
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ def run(
     work = Path(work_dir or tempfile.mkdtemp(prefix="inkwell-voice-bench-"))
     started = time.monotonic()
     results = {
-        label: run_variant(work / _slug(label), Path(corpus), VARIANTS[label], params, progress)
+        label: run_variant(work / slug(label), Path(corpus), VARIANTS[label], params, progress)
         for label in variants
     }
     figures = summarise(results, params)
@@ -163,40 +164,47 @@ def engine_phase(workspaces: dict, params: dict, progress: bool) -> dict[str, An
     """On one engine: per author the gate trial (base / matching / other / own text on the
     author's yardstick, the gate with the other voice live), then best-of-n of the matching
     adapter through the proxy."""
-    from benchmarks.harness.engines import engine_for
-    from benchmarks.harness.processes import free_port
-    from benchmarks.harness.workspaces import set_options
     from serving.engine import engine_client
-    from serving.evaluation import EvalSettings
-    from serving.evaluation.yardstick import yardstick_profile
-    from serving.foundation.workspace import Workspace
-    from stylometry import read_text
 
     authors = list(workspaces)
-    first = workspaces[authors[0]]
-    set_options(first.root, {"engine": {"port": free_port()}})
-    first = Workspace.load(first.root)
     trials, best = [], {}
     with (
-        engine_for(first, params["engine_url"], timeout_s=900, max_model_len=4096) as url,
+        voice_engine(workspaces, params["engine_url"]) as (first, url),
         engine_client(first, url) as client,
     ):
         for author, ws in workspaces.items():
             other = next(a for a in authors if a != author)
-            settings = EvalSettings.from_gate(
-                ws.config.gate, prompts=params["prompts"], new_tokens=params["new_tokens"],
-                workers=params["workers"], seeds=list(params["seeds"]),
-            )  # fmt: skip
+            settings = eval_settings(ws, params)
             trials.append(gate.trial(client, ws, author, other, settings, settings.seeds, progress))
-            voice_best_of.share_engine_key(first, ws)
-            held = [read_text(p) for p in ws.held_out_chapters()]
-            best[author] = voice_best_of.measure_best_of(
-                ws, url, f"{author}-lora",
-                voice_best_of.held_out_prompts(ws, f"{author}-lora", params),
-                settings, params["best_of"], yardstick_profile(ws, held, progress=False),
-            )  # fmt: skip
+            best[author] = voice_best_of.best_of_for(ws, author, first, url, settings, params)
     return {"trials": trials, "best_of": best}
 
 
-def _slug(label: str) -> str:
+@contextlib.contextmanager
+def voice_engine(workspaces: dict, engine_url: str | None) -> Iterator[tuple[Any, str]]:
+    """The engine the authors share (started for the first author's workspace, every
+    adapter loaded), with that workspace and the engine's URL."""
+    from benchmarks.harness.engines import engine_for
+    from benchmarks.harness.processes import free_port
+    from benchmarks.harness.workspaces import set_options
+    from serving.foundation.workspace import Workspace
+
+    first = next(iter(workspaces.values()))
+    set_options(first.root, {"engine": {"port": free_port()}})
+    first = Workspace.load(first.root)
+    with engine_for(first, engine_url, timeout_s=900, max_model_len=4096) as url:
+        yield first, url
+
+
+def eval_settings(ws: Any, params: dict) -> Any:
+    """The gate's evaluation settings with this benchmark's prompts, tokens and seeds."""
+    from serving.evaluation import EvalSettings
+
+    return EvalSettings.from_gate(
+        ws.config.gate, prompts=params["prompts"], new_tokens=params["new_tokens"],
+        workers=params["workers"], seeds=list(params["seeds"]),
+    )  # fmt: skip
+
+
+def slug(label: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in label).strip("-")

@@ -6,6 +6,7 @@ Imports nothing of Inkwell's other packages. Typical use:
     profile = calibrate(profile, all_chapters, impostor_texts)       # AUC + threshold
     profile.save(path); profile = AuthorProfile.load(path)
     report = score(text, profile)                                    # StyleReport
+    value = stylometric_score(text, profile)     # its 0-100 alone, for ranking candidates
     prompt = describe_style(profile)                                 # training system prompt
 """
 
@@ -14,7 +15,7 @@ from stylometry.copying import without_copied
 from stylometry.corpus import load_corpus
 from stylometry.describe import describe_style
 from stylometry.profile import AuthorProfile, build_profile
-from stylometry.score import StyleReport, score
+from stylometry.score import StyleReport, score, stylometric_score
 from stylometry.text import StyleInputError, read_text
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "load_corpus",
     "read_text",
     "score",
+    "stylometric_score",
     "without_copied",
 ]

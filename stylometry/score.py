@@ -113,6 +113,20 @@ def score(text: str, profile: AuthorProfile, judge: Judge | None = None) -> Styl
     return score_counts(extract(text, profile.mode), profile, judge, text)  # type: ignore[arg-type]
 
 
+def stylometric_score(text: str, profile: AuthorProfile) -> float:
+    """`score(text, profile).stylometric`, unrounded, without the parts that explain it: what
+    ranking many candidates needs (best-of), at under half the cost. The verifier reads only
+    word and punctuation counts, so the fast features suffice in either profile mode."""
+    _require_calibration(profile)
+    return probability(_log_odds(extract(text, "fast"), profile))
+
+
+def _log_odds(counts: Counts, profile: AuthorProfile) -> float:
+    cal = profile.calibration
+    assert cal is not None
+    return log_odds(cal.verifier.margin(counts), cal.level_for(counts.n_words))
+
+
 def _require_calibration(profile: AuthorProfile) -> None:
     if profile.calibration is None:
         raise StyleInputError(
@@ -137,7 +151,7 @@ def score_counts(
     for j, name in enumerate(DISTANCES):
         by_part.setdefault(PART_OF[name], []).append(part_score(name, float(x[j]), lv))
     parts = {p: round(float(np.mean(v)), 1) for p, v in by_part.items()}
-    odds = log_odds(cal.verifier.margin(counts), lv)
+    odds = _log_odds(counts, profile)
     stylometric = probability(odds)
     warnings = []
     if counts.n_words < SHORT_TEXT_WORDS:

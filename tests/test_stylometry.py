@@ -21,6 +21,7 @@ from stylometry import (
     describe_style,
     read_text,
     score,
+    stylometric_score,
     without_copied,
 )
 from stylometry.features import derived_scalars, extract
@@ -148,6 +149,19 @@ def test_held_out_author_scores_high_other_novelists_low(austen, novels):
         text = _slices(novels[name], PROFILE_WORDS, 1, skip=5)[0]
         report = score(text, austen)
         assert report.overall < report.threshold, (name, report.explanation)
+
+
+def test_the_score_alone_ranks_as_the_full_report_does(austen, novels):
+    """Best-of ranks candidates by `stylometric_score`: it must be the report's score, and
+    keep apart texts the rounded 0-100 ties at saturation."""
+    texts = [_slices(novels[name], 300, 1, skip=7)[0] for name in ("austen", "wells", "hardy")]
+    texts += _slices(novels["austen"], 300, 2, skip=9)
+    quick = [stylometric_score(t, austen) for t in texts]
+    for text, value in zip(texts, quick, strict=True):
+        assert round(value, 1) == score(text, austen).stylometric
+    assert len(set(quick)) == len(quick)
+    with pytest.raises(StyleInputError, match="not calibrated"):
+        stylometric_score(texts[0], build_profile(_slices(novels["austen"], 1000, 2), "austen"))
 
 
 def test_report_parts_and_explanation(austen, novels):

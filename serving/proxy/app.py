@@ -61,12 +61,14 @@ def create_app(workspace: Workspace, settings: ServerConfig | None = None) -> Fa
         )
         lore = Lore(workspace)
         await anyio.to_thread.run_sync(lore.load)
+        scorer = StyleScorer(workspace.style_profile_path, workspace.root)
+        await anyio.to_thread.run_sync(scorer.warm)
         app.state.serving = InkwellServing(
             upstream,
             lore,
             Registry(workspace.registry_path),
             workspace.config.engine.served_name,
-            StyleScorer(workspace.style_profile_path, workspace.root),
+            scorer,
             BestOfLimits(settings.best_of_default, settings.best_of_max),
         )
         try:

@@ -21,6 +21,10 @@ import orjson
 from serving.proxy.errors import ProxyError
 
 SCORES_HEADER = "x-inkwell-best-of-scores"
+WARM_UP_TEXT = (
+    "She had not meant to stay, but the rain kept on, and the fire was warm.\n\n"
+    '"You will stay for supper," he said, and it was not a question.'
+)
 
 
 @dataclass(frozen=True)
@@ -106,9 +110,9 @@ class StyleScorer:
         )
 
     def scores(self, texts: list[str], prompt: str) -> list[float]:
-        """0-100 per text, of what it wrote beyond copying `prompt` (a candidate echoing the
-        writer's own passage would win otherwise); nothing to measure (empty, a tool call,
-        only copies) scores 0."""
+        """The 0-100 style score per text, unrounded (so saturated scores still rank), of
+        what it wrote beyond copying `prompt` (a candidate echoing the writer's own passage
+        would win otherwise); nothing to measure (empty, a tool call, only copies) scores 0."""
         import stylometry
 
         profile = self.profile()
@@ -116,10 +120,17 @@ class StyleScorer:
         for text in texts:
             try:
                 written = stylometry.without_copied(text, prompt)
-                out.append(float(stylometry.score(written, profile).overall))
+                out.append(stylometry.stylometric_score(written, profile))
             except stylometry.StyleInputError:
                 out.append(0.0)
         return out
+
+    def warm(self) -> None:
+        """Load the profile and score a sample once, so the first best-of request does not
+        pay for the scorer's lazy tables and imports (about a second); nothing to do
+        without a profile (the request will say so)."""
+        if self.path.is_file():
+            self.scores([WARM_UP_TEXT], "")
 
     async def rank(self, texts: list[str], prompt: str) -> Ranking:
         started = time.perf_counter()
