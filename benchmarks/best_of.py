@@ -27,6 +27,7 @@ def run(
     out_dir: str | Path | None = None,
 ) -> Path:
     """Measure best-of-n per author and write best_of.{json,md} + a plot; return the folder."""
+    from serving.engine import engine_client
     from serving.foundation.workspace import Workspace
 
     params = {k: v for k, v in locals().items() if k != "out_dir"}
@@ -35,12 +36,26 @@ def run(
     workspaces = {author: _trained_workspace(Workspace, root, author) for author in authors}
     started = time.monotonic()
     results = {}
-    with voice.voice_engine(workspaces, engine_url) as (first, url):
+    with (
+        voice.voice_engine(workspaces, engine_url) as (first, url),
+        engine_client(first, url) as client,
+    ):
         for author, ws in workspaces.items():
+            serve_only(client, ws, f"{author}-lora")
             settings = voice.eval_settings(ws, params)
             results[author] = voice_best_of.best_of_for(ws, author, first, url, settings, params)
     figures = {"params": params, "authors": results}
     return gate.save_and_print(NAME, figures, started, out_dir, markdown, plots)
+
+
+def serve_only(client: Any, ws: Any, adapter: str) -> None:
+    """The engine serves this workspace's `adapter` and nothing else (the authors' workspaces
+    hold adapters of the same names)."""
+    from serving.registry import hotload
+
+    for name in list(client.loaded_adapters()):
+        client.unload_adapter(name)
+    hotload.load(ws, client, adapter)
 
 
 def _trained_workspace(workspace_type: Any, root: Path, author: str) -> Any:
