@@ -136,10 +136,19 @@ def test_bad_asks_are_400_and_reach_no_engine(client, scripted_upstream, extra, 
     assert scripted_upstream.received("/v1/chat/completions") == []
 
 
-def test_no_style_profile_says_how_to_build_one(scripted_upstream, tmp_path):
+@pytest.mark.parametrize(
+    ("profile", "problem"),
+    [(None, "has no style profile"), (b'{"name": "half-writ', "cannot use its style profile")],
+)
+def test_no_style_profile_says_how_to_build_one(scripted_upstream, tmp_path, profile, problem):
+    """The proxy still starts (its scorer warm-up skips what it cannot use); the best-of
+    request says what is wrong and how to fix it."""
     ws = init_workspace(tmp_path / "unprofiled")
+    if profile is not None:
+        ws.style_profile_path.parent.mkdir(parents=True, exist_ok=True)
+        ws.style_profile_path.write_bytes(profile)
     with running_proxy(ws, engine_url=scripted_upstream.url) as url:
         client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
-        with pytest.raises(openai.ConflictError, match="inkwell style profile"):
+        with pytest.raises(openai.ConflictError, match=f"{problem}.*inkwell style profile"):
             client.chat.completions.create(model="inkwell-best", messages=ASK)
     assert scripted_upstream.received("/v1/chat/completions") == []

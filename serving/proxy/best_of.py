@@ -9,6 +9,7 @@ changes (`inkwell style profile` rebuilt it).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -127,9 +128,9 @@ class StyleScorer:
 
     def warm(self) -> None:
         """Load the profile and score a sample once, so the first best-of request does not
-        pay for the scorer's lazy tables and imports (about a second); nothing to do
-        without a profile (the request will say so)."""
-        if self.path.is_file():
+        pay for the scorer's lazy tables and imports (about a second). Without a usable
+        profile there is nothing to warm: the best-of request that needs one says why."""
+        with contextlib.suppress(ProxyError):
             self.scores([WARM_UP_TEXT], "")
 
     async def rank(self, texts: list[str], prompt: str) -> Ranking:
