@@ -6,18 +6,20 @@ comparable with its best-of columns."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks import gate_benchmark as gate
 from benchmarks import voice, voice_best_of
+from benchmarks.harness.results import RESULTS_DIR
 
 NAME = "best_of"
 
 
 def run(
-    work_dir: str | Path,
+    work_dir: str | Path | None = None,
     authors: tuple[str, ...] = ("austen", "twain"),
     variant: str = "default",
     best_of: int = 4,
@@ -26,10 +28,12 @@ def run(
     engine_url: str | None = None,
     out_dir: str | Path | None = None,
 ) -> Path:
-    """Measure best-of-n per author and write best_of.{json,md} + a plot; return the folder."""
+    """Measure best-of-n per author and write best_of.{json,md} + a plot; return the folder.
+    `work_dir` None: the folder of the last saved voice benchmark run."""
     from serving.engine import engine_client
     from serving.foundation.workspace import Workspace
 
+    work_dir = work_dir or last_voice_work_dir()
     params = {k: v for k, v in locals().items() if k != "out_dir"}
     params.update(work_dir=str(work_dir), prompts=best_of_prompts, seeds=(0,), workers=1)
     root = Path(work_dir) / voice.slug(variant)
@@ -46,6 +50,18 @@ def run(
             results[author] = voice_best_of.best_of_for(ws, author, first, url, settings, params)
     figures = {"params": params, "authors": results}
     return gate.save_and_print(NAME, figures, started, out_dir, markdown, plots)
+
+
+def last_voice_work_dir(results_dir: Path = RESULTS_DIR) -> str:
+    """Where the last saved `inkwell bench voice` run kept its workspaces and adapters."""
+    saved = results_dir / voice.NAME / f"{voice.NAME}.json"
+    try:
+        return json.loads(saved.read_text(encoding="utf-8"))["params"]["work_dir"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError(
+            f"no voice benchmark run to measure ({saved} is missing or names no work dir); "
+            "run `inkwell bench voice` first, or give --work-dir"
+        ) from None
 
 
 def serve_only(client: Any, ws: Any, adapter: str) -> None:

@@ -314,12 +314,12 @@ def voice(
 @app.command("best-of")
 def best_of(
     work_dir: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             help="The folder a `bench voice` run kept (it prints 'workspaces and adapters "
-            "kept in ...'); its trained adapters are measured.",
+            "kept in ...'); default: the last saved voice run's.",
         ),
-    ],
+    ] = None,
     variant: Annotated[str, typer.Option(help="The recipe variant's folder in it.")] = "default",
     n: Annotated[int, _at_least(2, "Candidates per request.")] = 4,
     prompts: Annotated[int, _at_least(1, "Held-out prompts per author.")] = 12,

@@ -60,11 +60,12 @@ def run(
     """Run the benchmark and write voice.{json,md} + plots; return the folder.
     `train_chapters` None means every chapter of the book that is not held out."""
     params = {k: v for k, v in locals().items() if k not in ("out_dir", "progress")}
-    params.update(corpus=str(corpus), work_dir=str(work_dir) if work_dir else None)
+    params["corpus"] = str(corpus)
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     work = Path(work_dir or tempfile.mkdtemp(prefix="inkwell-voice-bench-"))
+    params["work_dir"] = str(work)  # where the adapters are kept (`inkwell bench best-of`)
     started = time.monotonic()
     results = {
         label: run_variant(work / slug(label), Path(corpus), VARIANTS[label], params, progress)

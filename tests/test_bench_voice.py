@@ -3,6 +3,11 @@ trial (no training or engine here: the trial and training dicts are in their rea
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
+from benchmarks.best_of import last_voice_work_dir
 from benchmarks.voice_page import markdown, summarise
 
 TRAINING = {
@@ -61,3 +66,12 @@ def test_without_an_engine_only_training_and_scoring_are_reported():
     figures = summarise({"r64 a128": result}, params)
     assert "matching_style" not in figures["authors"]["austen"]
     assert "(no engine)" in markdown(figures) and "lora.r=64" in markdown(figures)
+
+
+def test_best_of_alone_measures_the_last_voice_run_or_says_how_to_make_one(tmp_path):
+    with pytest.raises(ValueError, match="run `inkwell bench voice` first"):
+        last_voice_work_dir(tmp_path)
+    (tmp_path / "voice").mkdir()
+    kept = str(tmp_path / "inkwell-voice-bench-x")
+    (tmp_path / "voice" / "voice.json").write_text(json.dumps({"params": {"work_dir": kept}}))
+    assert last_voice_work_dir(tmp_path) == kept
