@@ -128,12 +128,17 @@ def plots(figures: dict) -> dict[str, Any]:
     score_ax.set_ylabel("style score on the author's yardstick")
     score_ax.set_title("Served text: plain vs best-of")
     score_ax.legend()
-    for key, label in (
-        ("scoring_p50_ms", "scoring"),
-        ("added_beyond_generation_p50_ms", "added (best-of)"),
-        ("plain_added_beyond_generation_p50_ms", "added (plain)"),
+    for k, (key, label) in enumerate(
+        (
+            ("plain_added_beyond_generation_p50_ms", "added, plain request"),
+            ("scoring_p50_ms", "scoring the candidates"),
+            ("added_beyond_generation_p50_ms", "added, best-of request"),
+        )
     ):
-        time_ax.plot(authors, [figures["authors"][a][key] for a in authors], "o-", label=label)
+        xs = [i + 0.25 * (k - 1) for i in range(len(authors))]
+        values = [figures["authors"][a][key] for a in authors]
+        time_ax.bar(xs, values, 0.25, label=label)
+    time_ax.set_xticks(range(len(authors)), authors)
     time_ax.axhline(voice_best_of.SCORING_BUDGET_MS, color="red", ls="--", label="budget")
     time_ax.set_ylabel("ms beyond the engine's time (p50)")
     time_ax.set_title("What best-of adds to latency")

@@ -43,6 +43,7 @@ EXPECTED = {
     "gate_benchmark": "The adapter gate",
     "continue_latency": "End-to-end latency through Continue",
     "reliability": "Reliability: faults, kills, fuzzing, races",
+    "best_of": "Best-of-n: what choosing candidates by the style score adds, and costs",
 }
 
 # How the report runs a benchmark whose run() needs arguments (JSON-able keyword arguments).
