@@ -218,6 +218,26 @@ def test_rebuilding_replaces_the_report_in_place(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "reports").iterdir()] == [first.name]
 
 
+def test_notes_and_extra_material_survive_a_rebuild(tmp_path: Path) -> None:
+    """A person's context for a benchmark (notes/<name>.md) shows in its section, and it and
+    any folder it links to are still there after `bench report` builds the report again."""
+    results, reports = tmp_path / "results", tmp_path / "reports"
+    save_result(results, "gate", {"promoted": True})
+    build = {"results_dir": results, "reports_dir": reports, "allow_run": False,
+             "benchmarks": {"gate": "The adapter gate"}}  # fmt: skip
+    out = build_overview(**build)
+    (out / "notes").mkdir()
+    (out / "notes" / "gate.md").write_text("How this run was made: [other corpus](more/x.md).\n")
+    (out / "more").mkdir()
+    (out / "more" / "x.md").write_text("the same benchmark elsewhere\n")
+    again = build_overview(**build)
+    readme = (again / "README.md").read_text()
+    assert "How this run was made: [other corpus](more/x.md)." in readme
+    assert readme.index("How this run was made") > readme.index("## The adapter gate")
+    assert "How this run was made" in (again / "index.html").read_text()
+    assert (again / "more" / "x.md").read_text() == "the same benchmark elsewhere\n"
+
+
 CHECK_SCRIPT = """
 <script>
 window.addEventListener("load", () => {

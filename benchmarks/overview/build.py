@@ -31,6 +31,7 @@ from serving.foundation.workspace import DEV_REFERENCE_CORPUS
 BENCHMARKS_DIR = Path(__file__).resolve().parents[1]
 RESULTS_DIR = BENCHMARKS_DIR / "results"
 REPORTS_DIR = BENCHMARKS_DIR / "reports"
+NOTES_DIR = "notes"  # in a report folder: <benchmark name>.md, kept across rebuilds
 # Modules in benchmarks/ that are tooling, not benchmarks.
 NOT_BENCHMARKS = {"__init__", "cli"}
 # What the report is expected to cover; a missing module is reported, not skipped silently.
@@ -186,6 +187,17 @@ def draw_figures(result: BenchmarkResult, out_dir: Path) -> None:
         shutil.copy2(result.result_dir / f"{result.name}.json", out_dir / f"{result.name}.json")
 
 
+def keep_hand_added(out_dir: Path, build_dir: Path) -> None:
+    """A rebuild keeps the folders of the old report, which the builder never writes: its
+    notes/ (a person's context per benchmark, shown in that section) and extra material
+    linked from them (e.g. a benchmark run on another corpus)."""
+    if not out_dir.is_dir():
+        return
+    for folder in out_dir.iterdir():
+        if folder.is_dir():
+            shutil.copytree(folder, build_dir / folder.name)
+
+
 def _swap_into_place(build_dir: Path, out_dir: Path) -> None:
     """Replace the old report only once the new one is complete."""
     old = out_dir.with_name(out_dir.name + ".old")
@@ -247,8 +259,11 @@ def build_overview(
     build_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=reports_dir))
     build_dir.chmod(0o755)
     try:
+        keep_hand_added(out_dir, build_dir)
         for result in results:
             draw_figures(result, build_dir)
+            note = build_dir / NOTES_DIR / f"{result.name}.md"
+            result.note = note.read_text(encoding="utf-8").strip() if note.is_file() else None
         (build_dir / "index.html").write_text(render_html(results, now), encoding="utf-8")
         (build_dir / "README.md").write_text(render_markdown(results, now), encoding="utf-8")
         _swap_into_place(build_dir, out_dir)

@@ -25,6 +25,7 @@ class BenchmarkResult:
     saved_at: datetime | None = None
     result_dir: Path | None = None
     figures: list[tuple[str, str]] = field(default_factory=list)  # (file name, caption)
+    note: str | None = None  # the report's notes/<name>.md: context written by a person
 
 
 class BenchmarkFailed(InkwellError):

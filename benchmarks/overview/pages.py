@@ -98,6 +98,8 @@ def render_html(results: Sequence[BenchmarkResult], now: datetime) -> str:
                 f'<figure><img src="{esc(file)}" alt="{esc(r.title)}: {esc(file)}">'
                 f"<figcaption>{esc(caption)}</figcaption></figure>"
             )
+        if r.note:
+            out.append(f'<div class="narrative">{_markdown_html(r.note)}</div>')
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
@@ -137,4 +139,6 @@ def render_markdown(results: Sequence[BenchmarkResult], now: datetime) -> str:
                 out += [f"| {_md_cell(k)} | {_md_cell(v)} |" for k, v in rows]
         for file, caption in r.figures:
             out += ["", f"![{r.title}]({file})", "", f"*{caption}*"]
+        if r.note:
+            out += ["", r.note]
     return "\n".join(out) + "\n"
