@@ -31,13 +31,12 @@ def run(
     """Measure best-of-n per author and write best_of.{json,md} + a plot; return the folder.
     `work_dir` None: the folder of the last saved voice benchmark run."""
     from serving.engine import engine_client
-    from serving.foundation.workspace import Workspace
 
     work_dir = work_dir or last_voice_work_dir()
     params = {k: v for k, v in locals().items() if k != "out_dir"}
     params.update(work_dir=str(work_dir), prompts=best_of_prompts, seeds=(0,), workers=1)
     root = Path(work_dir) / voice.slug(variant)
-    workspaces = {author: _trained_workspace(Workspace, root, author) for author in authors}
+    workspaces = {author: _trained_workspace(root, author) for author in authors}
     started = time.monotonic()
     results = {}
     with (
@@ -45,7 +44,7 @@ def run(
         engine_client(first, url) as client,
     ):
         for author, ws in workspaces.items():
-            serve_only(client, ws, f"{author}-lora")
+            gate.serve_only(client, ws, f"{author}-lora")
             settings = voice.eval_settings(ws, params)
             results[author] = voice_best_of.best_of_for(ws, author, first, url, settings, params)
     figures = {"params": params, "authors": results}
@@ -64,24 +63,20 @@ def last_voice_work_dir(results_dir: Path = RESULTS_DIR) -> str:
         ) from None
 
 
-def serve_only(client: Any, ws: Any, adapter: str) -> None:
-    """The engine serves this workspace's `adapter` and nothing else (the authors' workspaces
-    hold adapters of the same names)."""
-    from serving.registry import hotload
+def _trained_workspace(root: Path, author: str) -> Any:
+    from serving.foundation.errors import WorkspaceError
+    from serving.foundation.workspace import Workspace
 
-    for name in list(client.loaded_adapters()):
-        client.unload_adapter(name)
-    hotload.load(ws, client, adapter)
-
-
-def _trained_workspace(workspace_type: Any, root: Path, author: str) -> Any:
-    folder = root / author
-    if not (folder / ".inkwell" / "adapters" / f"{author}-lora").is_dir():
+    try:
+        ws = Workspace.load(root / author)
+    except WorkspaceError:
+        ws = None
+    if ws is None or not (ws.adapters_dir / f"{author}-lora").is_dir():
         raise ValueError(
-            f"{folder} holds no trained {author}-lora adapter; give --work-dir the folder a "
-            "voice benchmark run kept (it prints 'workspaces and adapters kept in ...')"
+            f"{root / author} holds no trained {author}-lora adapter; give --work-dir the "
+            "folder a voice benchmark run kept (it prints 'workspaces and adapters kept in ...')"
         )
-    return workspace_type.load(folder)
+    return ws
 
 
 def markdown(figures: dict) -> str:

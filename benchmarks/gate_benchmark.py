@@ -289,16 +289,24 @@ def measure_speed(client, ws, adapter: str, tokens: int = 64, repeats: int = 3) 
     }
 
 
+def serve_only(client, ws, adapter: str) -> None:
+    """The engine serves this workspace's `adapter` and no other (the authors' workspaces
+    hold adapters of the same names)."""
+    from serving.registry import hotload
+
+    for name in list(client.loaded_adapters()):
+        client.unload_adapter(name)
+    hotload.load(ws, client, adapter)
+
+
 def trial(client, ws, author, other, settings, seeds, progress) -> dict:
     """One gate decision: the other author's adapter is live, the matching one is evaluated
     and gated on this author's yardstick."""
     from serving.evaluation import evaluate_run, gate_run
     from serving.registry import hotload
 
-    for name in list(client.loaded_adapters()):
-        client.unload_adapter(name)  # adapter names repeat across the two workspaces
     ws.registry_path.unlink(missing_ok=True)
-    hotload.load(ws, client, f"{other}-lora")
+    serve_only(client, ws, f"{other}-lora")
     hotload.promote(ws, client, f"{other}-lora", reason="benchmark: the wrong voice is live")
     run_settings = settings.model_copy(update={"seeds": seeds})
     result = evaluate_run(ws, f"{author}-lora", client, run_settings, progress=progress)

@@ -183,8 +183,8 @@ def engine_phase(workspaces: dict, params: dict, progress: bool) -> dict[str, An
 
 @contextlib.contextmanager
 def voice_engine(workspaces: dict, engine_url: str | None) -> Iterator[tuple[Any, str]]:
-    """The engine the authors share (started for the first author's workspace, every
-    adapter loaded), with that workspace and the engine's URL."""
+    """The engine the authors share (started for the first author's workspace, with the
+    adapters its registry holds), with that workspace and the engine's URL."""
     from benchmarks.harness.engines import engine_for
     from benchmarks.harness.processes import free_port
     from benchmarks.harness.workspaces import set_options
