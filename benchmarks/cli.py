@@ -311,6 +311,35 @@ def voice(
     )
 
 
+@app.command("voice-variants")
+def voice_variants(
+    budget_minutes: Annotated[
+        float, _at_least(1, "Training time per author and recipe variant.")
+    ] = 10.0,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Recipe variant (repeatable; default: every one in benchmarks/voice.py)."
+        ),
+    ] = None,
+    prompts: Annotated[int, _at_least(1, "Held-out prompts scored per author.")] = 12,
+    seeds: Annotated[int, _at_least(1, "Sampling seeds per prompt.")] = 1,
+    engine_url: StartedEngineOpt = None,
+    out: ResultsOpt = None,
+) -> None:
+    """Which recipe writes closest to the author in the same training time? The voice
+    benchmark per recipe variant at one shorter budget, side by side (no best-of-n)."""
+    run_benchmark(
+        "voice_variants",
+        budget_minutes=budget_minutes,
+        variants=tuple(variant) if variant else None,
+        prompts=prompts,
+        seeds=tuple(range(seeds)),
+        engine_url=engine_url,
+        out_dir=out,
+    )
+
+
 @app.command("best-of")
 def best_of(
     work_dir: Annotated[

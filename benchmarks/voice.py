@@ -15,6 +15,7 @@ so the choice of default is visible. `engine=False` runs the training and scorin
 from __future__ import annotations
 
 import contextlib
+import functools
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -26,6 +27,7 @@ from benchmarks import voice_best_of
 from benchmarks.voice_page import markdown, plots, summarise
 
 NAME = "voice"
+TITLE = "The voice: adapters on each author's held-out yardstick"
 TRAIN_CONFIG = gate.REPO / "configs" / "lora_style_transfer.yaml"
 # label -> `--set` overrides on the recipe; "default" is the shipped recipe itself.
 VARIANTS: dict[str, list[str]] = {
@@ -56,10 +58,15 @@ def run(
     work_dir: str | Path | None = None,
     out_dir: str | Path | None = None,
     progress: bool = True,
+    name: str = NAME,
+    title: str = TITLE,
 ) -> Path:
-    """Run the benchmark and write voice.{json,md} + plots; return the folder.
-    `train_chapters` None means every chapter of the book that is not held out."""
-    params = {k: v for k, v in locals().items() if k not in ("out_dir", "progress")}
+    """Run the benchmark and write <name>.{json,md} + plots; return the folder.
+    `train_chapters` None means every chapter of the book that is not held out; `best_of` 0
+    skips best-of-n (benchmarks/voice_variants.py compares recipes without it)."""
+    params = {
+        k: v for k, v in locals().items() if k not in ("out_dir", "progress", "name", "title")
+    }
     params["corpus"] = str(corpus)
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -72,7 +79,8 @@ def run(
         for label in variants
     }
     figures = summarise(results, params)
-    out = gate.save_and_print(NAME, figures, started, out_dir, markdown, plots)
+    page = functools.partial(markdown, title=title)
+    out = gate.save_and_print(name, figures, started, out_dir, page, plots)
     print(f"workspaces and adapters kept in {work}")
     return out
 
@@ -122,7 +130,8 @@ def train_voice(
     from finetune.train import BookPaths, ensure_dataset, train
 
     run_dir = ws.adapters_dir / f"{author}-lora"
-    if not (run_dir / "manifest.json").is_file():
+    reused = (run_dir / "manifest.json").is_file()  # kept from an earlier run in this work dir
+    if not reused:
         unbounded = load_train_config(TRAIN_CONFIG, overrides)
         book = BookPaths.of(ws, author)
         base = ensure_base_model(unbounded.base_model)
@@ -137,7 +146,7 @@ def train_voice(
         train(config, book, run_name=run_dir.name, progress=progress, say=print)
     manifest = AdapterManifest.load(run_dir)
     return {
-        **gate.training_summary(manifest, reused=False),
+        **gate.training_summary(manifest, reused=reused),
         "tokens_per_s": manifest.tokens_per_s,
         "train_examples": manifest.data_card.get("train_examples"),
         "train_loss": [p.model_dump() for p in manifest.train_loss],
@@ -163,8 +172,8 @@ def profile_and_score(ws) -> dict[str, Any]:
 
 def engine_phase(workspaces: dict, params: dict, progress: bool) -> dict[str, Any]:
     """On one engine: per author the gate trial (base / matching / other / own text on the
-    author's yardstick, the gate with the other voice live), then best-of-n of the matching
-    adapter through the proxy."""
+    author's yardstick, the gate with the other voice live), then (unless `best_of` is 0)
+    best-of-n of the matching adapter through the proxy."""
     from serving.engine import engine_client
 
     authors = list(workspaces)
@@ -177,7 +186,8 @@ def engine_phase(workspaces: dict, params: dict, progress: bool) -> dict[str, An
             other = next(a for a in authors if a != author)
             settings = eval_settings(ws, params)
             trials.append(gate.trial(client, ws, author, other, settings, settings.seeds, progress))
-            best[author] = voice_best_of.best_of_for(ws, author, first, url, settings, params)
+            if params["best_of"]:
+                best[author] = voice_best_of.best_of_for(ws, author, first, url, settings, params)
     return {"trials": trials, "best_of": best}
 
 

@@ -45,7 +45,7 @@ def author_figures(result: dict, author: str, authors: list[str]) -> dict[str, A
         own_text_style=trial["reference_style"],
         nll=trial["nll"],
         gate_promoted_matching=trial["gate_promoted_matching"],
-        best_of=result["best_of"][author],
+        best_of=result.get("best_of", {}).get(author),  # None: best-of-n not measured
     )
     figures["meets_targets"] = (
         figures["matching_style"] >= TARGET_MATCHING
@@ -56,17 +56,21 @@ def author_figures(result: dict, author: str, authors: list[str]) -> dict[str, A
     return figures
 
 
-def markdown(figures: dict) -> str:
+def markdown(figures: dict, title: str) -> str:
     p = figures["params"]
+    best_of = (
+        f"best-of-{p['best_of']} on {p['best_of_prompts']} prompts"
+        if p["best_of"]
+        else "best-of-n not measured"
+    )
     lines = [
-        "# The voice: adapters on each author's held-out yardstick",
+        f"# {title}",
         "",
         f"Authors {', '.join(p['authors'])}; chapters of {p['chapter_words']} words, the last "
         f"{p['held_out_chapters']} held out; {p['budget_minutes']} min training budget per "
         f"adapter; {p['prompts']} prompts x {len(p['seeds'])} seeds x {p['new_tokens']} "
-        f"tokens; best-of-{p['best_of']} on {p['best_of_prompts']} prompts. Targets: matching "
-        f">= {TARGET_MATCHING:g} (95% lower bound >= {TARGET_LOWER:g}), base <= "
-        f"{TARGET_BASE:g}.",
+        f"tokens; {best_of}. Targets: matching >= {TARGET_MATCHING:g} (95% lower bound >= "
+        f"{TARGET_LOWER:g}), base <= {TARGET_BASE:g}.",
         "",
         "| variant | author | steps | tokens/s | best eval loss | base | matching [95%] | other "
         "| own text | gate | best-of gain | scoring 4x300 p50 ms |",
@@ -97,7 +101,7 @@ def _row(label: str, author: str, f: dict) -> str:
         f"{loss:.4f}" if loss else "n/a",
     ]
     if "matching_style" in f:
-        best = f["best_of"]["gain"]
+        best = f["best_of"]["gain"] if f["best_of"] else None
         cells += [
             f"{f['base_style']:.1f}",
             f"{f['matching_style']:.1f} [{f['matching_style_lower']:.1f}, "
@@ -105,7 +109,7 @@ def _row(label: str, author: str, f: dict) -> str:
             f"{f['other_style']:.1f}",
             f"{f['own_text_style']:.1f}",
             "promoted" if f["gate_promoted_matching"] else "kept other",
-            f"{best['mean']:+.1f} (lower {best['low']:+.1f})",
+            f"{best['mean']:+.1f} (lower {best['low']:+.1f})" if best else "not measured",
         ]
     else:
         cells += ["(no engine)"] * 6
@@ -131,4 +135,41 @@ def plots(figures: dict) -> dict[str, Any]:
     ax.set_title("Training curves")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    return {"training curves": fig}
+    figs = {"training curves": fig}
+    if any(
+        "matching_style" in f for v in figures["variants"].values() for f in v["authors"].values()
+    ):
+        figs["style by variant"] = _style_plot(plt, figures)
+    return figs
+
+
+def _style_plot(plt: Any, figures: dict) -> Any:
+    """Per author and variant: the matching adapter's score with its 95% interval, next to
+    base and the other author's adapter, against the target."""
+    variants = figures["variants"]
+    authors = list(figures["params"]["authors"])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / max(len(variants), 1)
+    for i, (label, variant) in enumerate(variants.items()):
+        xs, mid, err, base, other = [], [], [[], []], [], []
+        for j, author in enumerate(authors):
+            f = variant["authors"].get(author, {})
+            if "matching_style" not in f:
+                continue
+            xs.append(j - 0.4 + width * (i + 0.5))
+            mid.append(f["matching_style"])
+            err[0].append(f["matching_style"] - f["matching_style_lower"])
+            err[1].append(f["matching_style_upper"] - f["matching_style"])
+            base.append(f["base_style"])
+            other.append(f["other_style"])
+        ax.errorbar(xs, mid, yerr=err, fmt="o", capsize=4, color=f"C{i}", label=label)
+        ax.scatter(xs, base, marker="x", color=f"C{i}", alpha=0.6)
+        ax.scatter(xs, other, marker="v", color=f"C{i}", alpha=0.6)
+    ax.axhline(TARGET_MATCHING, color="red", ls="--", lw=1, label="target (matching)")
+    ax.set_xticks(range(len(authors)), authors)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("style score on the author's yardstick")
+    ax.set_title("Matching adapter [95%] per variant; x base, v other author's adapter")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
+    return fig

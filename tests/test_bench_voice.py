@@ -8,7 +8,7 @@ import json
 import pytest
 
 from benchmarks.best_of import last_voice_work_dir
-from benchmarks.voice_page import markdown, summarise
+from benchmarks.voice_page import markdown, plots, summarise
 
 TRAINING = {
     "steps": 40, "best_eval_loss": 3.1, "tokens_per_s": 90.0,
@@ -49,7 +49,35 @@ def test_each_author_gets_the_five_style_figures_and_the_targets_are_checked():
     )  # fmt: skip
     assert (austen["other_style"], austen["own_text_style"]) == (40.0, 95.0)
     assert austen["meets_targets"] and not figures["authors"]["twain"]["meets_targets"]
-    assert "80.0 [70.0, 85.0]" in markdown(figures)
+    assert "80.0 [70.0, 85.0]" in markdown(figures, title="The voice")
+
+
+def test_variants_without_best_of_are_compared_side_by_side():
+    def result(matching: float) -> dict:
+        return {
+            "overrides": [],
+            "training": {"austen": TRAINING, "twain": TRAINING},
+            "scoring": {"austen": SCORING, "twain": SCORING},
+            "trials": [
+                trial("austen", "twain", matching, matching - 10),
+                trial("twain", "austen", matching, matching - 10),
+            ],
+            "best_of": {},
+        }
+
+    params = {
+        "authors": ("austen", "twain"), "chapter_words": 1500, "held_out_chapters": 3,
+        "budget_minutes": 10, "prompts": 12, "seeds": (0,), "new_tokens": 256,
+        "best_of": 0, "best_of_prompts": 12,
+    }  # fmt: skip
+    figures = summarise({"default": result(70.0), "lr 1e-3": result(60.0)}, params)
+    page = markdown(figures, title="Recipe variants")
+    assert "best-of-n not measured" in page
+    rows = [line for line in page.splitlines() if line.startswith("| default") or
+            line.startswith("| lr 1e-3")]  # fmt: skip
+    assert len(rows) == 4 and all("not measured" in row for row in rows)
+    assert "70.0 [60.0, 75.0]" in page and "60.0 [50.0, 65.0]" in page
+    assert set(plots(figures)) == {"training curves", "style by variant"}
 
 
 def test_without_an_engine_only_training_and_scoring_are_reported():
@@ -65,7 +93,9 @@ def test_without_an_engine_only_training_and_scoring_are_reported():
     }  # fmt: skip
     figures = summarise({"r64 a128": result}, params)
     assert "matching_style" not in figures["authors"]["austen"]
-    assert "(no engine)" in markdown(figures) and "lora.r=64" in markdown(figures)
+    page = markdown(figures, title="The voice")
+    assert "(no engine)" in page and "lora.r=64" in page
+    assert set(plots(figures)) == {"training curves"}
 
 
 def test_best_of_alone_measures_the_last_voice_run_or_says_how_to_make_one(tmp_path):
