@@ -173,7 +173,7 @@ def make_workspace(work, corpus, author, authors, chapter_words, n_train, n_held
 
     if (work / author / "inkwell.yaml").is_file():
         return Workspace.load(work / author)
-    book = sorted((corpus / author).glob("*.txt"))[0]
+    book = first_book(corpus, author)
     ws = init_workspace(work / author)
     chapters = cut_chapters(book.read_text(encoding="utf-8"), chapter_words, n_train + n_held)
     for i, text in enumerate(chapters):
@@ -183,7 +183,7 @@ def make_workspace(work, corpus, author, authors, chapter_words, n_train, n_held
     others += sorted(p.name for p in corpus.iterdir() if p.is_dir() and p.name not in authors)
     for other in others[:n_impostors]:
         (reference / other).mkdir(parents=True, exist_ok=True)
-        first = sorted((corpus / other).glob("*.txt"))[0]
+        first = first_book(corpus, other)
         (reference / other / first.name).symlink_to(first)
     held = [f"{i + 1:02d}.txt" for i in range(n_train, n_train + n_held)]
     (ws.root / "inkwell.yaml").write_text(
@@ -191,6 +191,17 @@ def make_workspace(work, corpus, author, authors, chapter_words, n_train, n_held
         encoding="utf-8",
     )
     return Workspace.load(ws.root)
+
+
+def first_book(corpus: Path, author: str) -> Path:
+    """The author's first book in a corpus laid out as DIR/<author>/*.txt."""
+    books = sorted((corpus / author).glob("*.txt"))
+    if not books:
+        raise ValueError(
+            f"no books (*.txt) for {author!r} in {corpus}: a corpus is laid out as "
+            "DIR/<author>/*.txt"
+        )
+    return books[0]
 
 
 def train_adapter(

@@ -108,7 +108,7 @@ def author_workspace(work: Path, corpus: Path, author: str, params: dict):
     held = params["held_out_chapters"]
     n_train = params["train_chapters"]
     if n_train is None:  # every whole chapter the book holds (cut as the workspace cuts it)
-        book = sorted((corpus / author).glob("*.txt"))[0]
+        book = gate.first_book(corpus, author)
         whole = gate.cut_chapters(book.read_text(encoding="utf-8"), params["chapter_words"])
         n_train = max(1, len(whole) - held)
     return gate.make_workspace(

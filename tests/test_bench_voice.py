@@ -8,6 +8,7 @@ import json
 import pytest
 
 from benchmarks.best_of import last_voice_work_dir
+from benchmarks.voice import author_workspace
 from benchmarks.voice_page import markdown, plots, summarise
 
 TRAINING = {
@@ -105,3 +106,10 @@ def test_best_of_alone_measures_the_last_voice_run_or_says_how_to_make_one(tmp_p
     kept = str(tmp_path / "inkwell-voice-bench-x")
     (tmp_path / "voice" / "voice.json").write_text(json.dumps({"params": {"work_dir": kept}}))
     assert last_voice_work_dir(tmp_path) == kept
+
+
+def test_a_corpus_without_the_authors_books_is_named(tmp_path):
+    (tmp_path / "austen").mkdir()
+    params = {"held_out_chapters": 3, "train_chapters": None, "chapter_words": 1500}
+    with pytest.raises(ValueError, match=r"no books \(\*\.txt\) for 'austen' in .*DIR/<author>"):
+        author_workspace(tmp_path / "ws", tmp_path, "austen", params)
