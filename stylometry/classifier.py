@@ -16,8 +16,8 @@ import numpy as np
 from sklearn.svm import LinearSVC
 
 from stylometry.calibration import TextUnits
-from stylometry.features import Counts
-from stylometry.vectors import word_grams
+from stylometry.features import Counts, char_ngrams
+from stylometry.vectors import GRAM_SIZES
 
 N_WORDS = 1000  # most frequent words, culled
 N_CHARS = 2000  # most frequent character 3- and 4-grams, culled
@@ -26,14 +26,6 @@ CHAR_CULL = 1.0  # a character n-gram in every training book
 TRAIN_WORDS = 2000  # training chunk length
 STATS_WORDS = 5000  # chunk length of the z-score population
 SVM_C = 0.01  # strong regularisation: many correlated features, few books
-
-
-def _chars(words: Counter) -> Counter:
-    out: Counter = Counter()
-    for word, k in words.items():
-        for g in word_grams(word):
-            out[g] += k
-    return out
 
 
 def _rates(table: Counter, items: Sequence[str]) -> np.ndarray:
@@ -75,7 +67,9 @@ class AttributionClassifier:
         books = {a: [b.total for b in training[a]] for a in self.authors}
         self.words = _top({a: [c.words for c in cs] for a, cs in books.items()}, N_WORDS, WORD_CULL)
         self.chars = _top(
-            {a: [_chars(c.words) for c in cs] for a, cs in books.items()}, N_CHARS, CHAR_CULL
+            {a: [char_ngrams(c.words, GRAM_SIZES) for c in cs] for a, cs in books.items()},
+            N_CHARS,
+            CHAR_CULL,
         )
         population = [c for a in self.authors for b in training[a] for c in _chunks(b, STATS_WORDS)]
         raw = np.vstack([self._raw(c) for c in population])
@@ -89,7 +83,9 @@ class AttributionClassifier:
         self.model = LinearSVC(C=SVM_C, max_iter=10_000).fit(np.vstack(x), np.array(y))
 
     def _raw(self, c: Counts) -> np.ndarray:
-        return np.concatenate([_rates(c.words, self.words), _rates(_chars(c.words), self.chars)])
+        return np.concatenate(
+            [_rates(c.words, self.words), _rates(char_ngrams(c.words, GRAM_SIZES), self.chars)]
+        )
 
     def _z(self, c: Counts) -> np.ndarray:
         return (self._raw(c) - self.mean) / self.std

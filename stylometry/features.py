@@ -174,24 +174,27 @@ def derived_scalars(c: Counts, mode: Mode) -> dict[str, float]:
     return out
 
 
-_WORD_GRAMS: dict[str, tuple[str, ...]] = {}
+_WORD_GRAMS: dict[tuple[str, tuple[int, ...]], tuple[str, ...]] = {}
 
 
-def word_grams(word: str, n: int = 3) -> tuple[str, ...]:
-    """Character n-grams of one word with its boundaries (" th", "the", "he "), cached."""
-    grams = _WORD_GRAMS.get(word)
+def word_grams(word: str, sizes: tuple[int, ...] = (3,)) -> tuple[str, ...]:
+    """Character n-grams of one word with its boundaries (" th", "the", "he "), of each size
+    in `sizes`, cached."""
+    grams = _WORD_GRAMS.get((word, sizes))
     if grams is None:
         padded = f" {word} "
-        grams = _WORD_GRAMS[word] = tuple(padded[i : i + n] for i in range(len(padded) - n + 1))
+        grams = _WORD_GRAMS[word, sizes] = tuple(
+            padded[i : i + n] for n in sizes for i in range(len(padded) - n + 1)
+        )
     return grams
 
 
-def char_ngrams(words: Counter) -> Counter:
-    """Character 3-grams of the words, weighted by word counts: per word type rather than per
+def char_ngrams(words: Counter, sizes: tuple[int, ...] = (3,)) -> Counter:
+    """Character n-grams of the words, weighted by word counts: per word type rather than per
     token, which keeps the fast profile fast."""
     out: Counter = Counter()
     for word, k in words.items():
-        for g in word_grams(word):
+        for g in word_grams(word, sizes):
             out[g] += k
     return out
 

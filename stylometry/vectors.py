@@ -13,20 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import sparse
 
-from stylometry.features import PUNCTUATION, Counts
+from stylometry.features import PUNCTUATION, Counts, word_grams
 
-_GRAMS: dict[str, tuple[str, ...]] = {}
-
-
-def word_grams(word: str) -> tuple[str, ...]:
-    """Character 3- and 4-grams of a word with its boundary spaces, cached."""
-    grams = _GRAMS.get(word)
-    if grams is None:
-        padded = f" {word} "
-        grams = _GRAMS[word] = tuple(
-            padded[i : i + n] for n in (3, 4) for i in range(len(padded) - n + 1)
-        )
-    return grams
+GRAM_SIZES = (3, 4)  # character n-grams of each word with its boundary spaces
 
 
 class UnitMatrix:
@@ -47,7 +36,7 @@ class UnitMatrix:
         gram_index: dict[str, int] = {}
         g_rows, g_cols = [], []
         for t, w in enumerate(self.types):
-            for g in word_grams(w):
+            for g in word_grams(w, GRAM_SIZES):
                 g_rows.append(t)
                 g_cols.append(gram_index.setdefault(g, len(gram_index)))
         self.grams = list(gram_index)
@@ -89,7 +78,7 @@ def text_rates(c: Counts, words: Sequence[str], chars: dict[str, int]) -> np.nda
     grams = np.zeros(len(chars))
     n_grams = 0
     for word, k in c.words.items():
-        gs = word_grams(word)
+        gs = word_grams(word, GRAM_SIZES)
         n_grams += k * len(gs)
         for g in gs:
             j = chars.get(g)
