@@ -278,15 +278,17 @@ def reliability() -> None:
     run_benchmark("reliability")
 
 
+BudgetOpt = Annotated[float, _at_least(1, "Training time per author and recipe variant.")]
+VariantOpt = Annotated[
+    list[str] | None,
+    typer.Option(help="Recipe variant to train (repeatable; see benchmarks/voice.py)."),
+]
+
+
 @app.command("voice")
 def voice(
-    budget_minutes: Annotated[
-        float, _at_least(1, "Training time per author and recipe variant.")
-    ] = 60.0,
-    variant: Annotated[
-        list[str] | None,
-        typer.Option(help="Recipe variant to train (repeatable; see benchmarks/voice.py)."),
-    ] = None,
+    budget_minutes: BudgetOpt = 60.0,
+    variant: VariantOpt = None,
     engine: Annotated[bool, _switch("engine", "Generate and gate on the vLLM engine.")] = True,
     engine_url: StartedEngineOpt = None,
     prompts: Annotated[int, _at_least(1, "Held-out prompts scored per author.")] = 24,
@@ -313,22 +315,16 @@ def voice(
 
 @app.command("voice-variants")
 def voice_variants(
-    budget_minutes: Annotated[
-        float, _at_least(1, "Training time per author and recipe variant.")
-    ] = 10.0,
-    variant: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Recipe variant (repeatable; default: every one in benchmarks/voice.py)."
-        ),
-    ] = None,
+    budget_minutes: BudgetOpt = 10.0,
+    variant: VariantOpt = None,
     prompts: Annotated[int, _at_least(1, "Held-out prompts scored per author.")] = 12,
     seeds: Annotated[int, _at_least(1, "Sampling seeds per prompt.")] = 1,
     engine_url: StartedEngineOpt = None,
     out: ResultsOpt = None,
 ) -> None:
     """Which recipe writes closest to the author in the same training time? The voice
-    benchmark per recipe variant at one shorter budget, side by side (no best-of-n)."""
+    benchmark per recipe variant (default: every one) at one shorter budget, side by side
+    (no best-of-n)."""
     run_benchmark(
         "voice_variants",
         budget_minutes=budget_minutes,
