@@ -72,8 +72,8 @@ def markdown(figures: dict, title: str) -> str:
         f"tokens; {best_of}. Targets: matching >= {TARGET_MATCHING:g} (95% lower bound >= "
         f"{TARGET_LOWER:g}), base <= {TARGET_BASE:g}.",
         "",
-        "| variant | author | steps | tokens/s | best eval loss | base | matching [95%] | other "
-        "| own text | gate | best-of gain | scoring 4x300 p50 ms |",
+        "| variant | author | steps (training time) | tokens/s | best eval loss | base "
+        "| matching [95%] | other | own text | gate | best-of gain | scoring 4x300 p50 ms |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, variant in figures["variants"].items():
@@ -96,7 +96,7 @@ def _row(label: str, author: str, f: dict) -> str:
     cells = [
         label,
         author,
-        str(t["steps"]),
+        f"{t['steps']} in {t['seconds'] / 60:.1f} min",
         str(t.get("tokens_per_s")),
         f"{loss:.4f}" if loss else "n/a",
     ]

@@ -12,7 +12,7 @@ from benchmarks.voice import author_workspace
 from benchmarks.voice_page import markdown, plots, summarise
 
 TRAINING = {
-    "steps": 40, "best_eval_loss": 3.1, "tokens_per_s": 90.0,
+    "steps": 40, "seconds": 600.0, "best_eval_loss": 3.1, "tokens_per_s": 90.0,
     "train_loss": [{"step": 5, "loss": 3.4}], "eval_loss": [{"step": 0, "loss": 3.6}],
 }  # fmt: skip
 SCORING = {"scoring_4x300": {"p50_ms": 21.0}}
@@ -50,7 +50,8 @@ def test_each_author_gets_the_five_style_figures_and_the_targets_are_checked():
     )  # fmt: skip
     assert (austen["other_style"], austen["own_text_style"]) == (40.0, 95.0)
     assert austen["meets_targets"] and not figures["authors"]["twain"]["meets_targets"]
-    assert "80.0 [70.0, 85.0]" in markdown(figures, title="The voice")
+    page = markdown(figures, title="The voice")
+    assert "80.0 [70.0, 85.0]" in page and "| 40 in 10.0 min |" in page
 
 
 def test_variants_without_best_of_are_compared_side_by_side():
