@@ -1,12 +1,12 @@
-"""Recipe variants side by side (`inkwell bench voice-variants`): which recipe writes closest
-to the author in the same training time?
+"""Recipe variants side by side (`inkwell bench voice-variants`), at one training budget
 
-The voice benchmark's measurement (benchmarks/voice.py: both authors' adapters trained within
-a budget, then base / matching / other / own text on each author's yardstick and the gate) for
-every recipe variant in `voice.VARIANTS`, at one budget shorter than the voice benchmark's
-hour, so that the comparison fits in an afternoon on 2 cores; best-of-n is left out (it is
-measured on the chosen recipe). The figures compare recipes; the targets are the voice
-benchmark's, at its full budget.
+Which recipe writes closest to the author in the same training time? The voice benchmark's
+measurement (benchmarks/voice.py: both authors' adapters trained within a budget, then base /
+matching / other / own text on each author's yardstick and the gate) for every recipe variant
+in `voice.VARIANTS`, at one budget shorter than the voice benchmark's hour, so that the
+comparison fits in an afternoon on 2 cores; best-of-n is left out (it is measured on the
+chosen recipe). The figures compare recipes; the targets are the voice benchmark's, at its
+full budget.
 """
 
 from __future__ import annotations
