@@ -145,7 +145,8 @@ def _markdown(figures: dict) -> str:
     parts.append(
         "\n`inkwell` is the calibrated score (stylometry/verifier.py: per-book logistic "
         "regression of MFW, character 3-/4-gram and punctuation rates against impostors, "
-        "one Platt curve over log length). `svm_words_chars` is closed-set (it knows the "
+        "on the text as written and after text distortion, margins averaged; one Platt "
+        "curve over log length). `svm_words_chars` is closed-set (it knows the "
         "candidates), the rest verify."
     )
     return "\n".join(parts)

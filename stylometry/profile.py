@@ -21,7 +21,8 @@ from stylometry.reference import Reference
 from stylometry.text import StyleInputError, normalize
 from stylometry.verifier import VerifierModel
 
-FORMAT_VERSION = 3  # 2: the score is the verifier's; 3: with punctuation (older: rebuild)
+# 2: the score is the verifier's; 3: with punctuation; 4: two views (older: rebuild)
+FORMAT_VERSION = 4
 
 
 class LevelCalibration(BaseModel):

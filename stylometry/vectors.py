@@ -8,6 +8,7 @@ of consecutive unit rows."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,12 +17,20 @@ from scipy import sparse
 from stylometry.features import PUNCTUATION, Counts, word_grams
 
 GRAM_SIZES = (3, 4)  # character n-grams of each word with its boundary spaces
+MASK = "*"
+
+
+def grams_of(word: str, kept: frozenset[str] | None = None) -> tuple[str, ...]:
+    """The word's grams; with `kept` (distortion), a word outside it is masked first."""
+    if kept is None or word in kept:
+        return word_grams(word, GRAM_SIZES)
+    return word_grams(MASK * len(word), GRAM_SIZES)
 
 
 class UnitMatrix:
     """Word-type counts of many units (rows), and their character n-gram counts."""
 
-    def __init__(self, units: Sequence[Counts]) -> None:
+    def __init__(self, units: Sequence[Counts], kept: frozenset[str] | None = None) -> None:
         index: dict[str, int] = {}
         rows, cols, vals = [], [], []
         for r, u in enumerate(units):
@@ -33,20 +42,29 @@ class UnitMatrix:
         self.words = sparse.csr_matrix(
             (vals, (rows, cols)), shape=(len(units), len(index)), dtype=np.float64
         )
+        self.n_words = np.asarray(self.words.sum(axis=1)).ravel()
+        self.marks = np.array([[u.punctuation.get(k, 0) for k in PUNCTUATION] for u in units])
+        self._grams(kept)
+
+    def distorted(self, kept: frozenset[str]) -> UnitMatrix:
+        """The same units with their grams taken from the distorted text (words shared)."""
+        view = copy.copy(self)
+        view._grams(kept)
+        return view
+
+    def _grams(self, kept: frozenset[str] | None) -> None:
         gram_index: dict[str, int] = {}
         g_rows, g_cols = [], []
         for t, w in enumerate(self.types):
-            for g in word_grams(w, GRAM_SIZES):
+            for g in grams_of(w, kept):
                 g_rows.append(t)
                 g_cols.append(gram_index.setdefault(g, len(gram_index)))
         self.grams = list(gram_index)
         type_grams = sparse.csr_matrix(
-            (np.ones(len(g_rows)), (g_rows, g_cols)), shape=(len(index), len(gram_index))
+            (np.ones(len(g_rows)), (g_rows, g_cols)), shape=(len(self.types), len(gram_index))
         )
         self.chars = (self.words @ type_grams).tocsr()
-        self.n_words = np.asarray(self.words.sum(axis=1)).ravel()
         self.n_grams = np.asarray(self.chars.sum(axis=1)).ravel()
-        self.marks = np.array([[u.punctuation.get(k, 0) for k in PUNCTUATION] for u in units])
 
     def totals(self, groups: Sequence[tuple[int, int]]):
         """Word and gram counts summed over unit ranges [start, end) (e.g. whole texts)."""
@@ -70,15 +88,17 @@ def _aggregator(groups: Sequence[tuple[int, int]], n_units: int) -> sparse.csr_m
     )
 
 
-def text_rates(c: Counts, words: Sequence[str], chars: dict[str, int]) -> np.ndarray:
-    """The same rates for one text (scoring): words by lookup, grams from its word types,
-    punctuation marks per word."""
+def text_rates(
+    c: Counts, words: Sequence[str], chars: dict[str, int], kept: frozenset[str] | None = None
+) -> np.ndarray:
+    """The same rates for one text (scoring): words by lookup, grams from its word types
+    (distorted with `kept`), punctuation marks per word."""
     total = max(c.n_words, 1)
     w = np.fromiter((c.words.get(x, 0) for x in words), dtype=float, count=len(words)) / total
     grams = np.zeros(len(chars))
     n_grams = 0
     for word, k in c.words.items():
-        gs = word_grams(word, GRAM_SIZES)
+        gs = grams_of(word, kept)
         n_grams += k * len(gs)
         for g in gs:
             j = chars.get(g)

@@ -135,7 +135,11 @@ def test_calibration_reports_auc_and_threshold(austen):
         assert 0.9 <= lv.auc <= 1.0
         assert 0 < lv.threshold < 100
         assert "out-of-fold" in lv.evaluated_on
-    assert cal.verifier.words and cal.verifier.chars and cal.verifier.c > 0
+    plain, distorted = cal.verifier.views
+    assert plain.kept_words == 0 and distorted.kept_words > 0
+    for view in (plain, distorted):
+        assert view.words and view.chars and view.c > 0
+    assert any("*" in g for g in distorted.chars) and not any("*" in g for g in plain.chars)
 
 
 def test_held_out_author_scores_high_other_novelists_low(austen, novels):
@@ -312,6 +316,18 @@ def test_score_is_the_verifier_and_holds_at_gate_lengths(austen, novels):
     lv = austen.calibration.level_for(300)
     expected = probability(log_odds(austen.calibration.verifier.margin(extract(text)), lv))
     assert score(text, austen).stylometric == pytest.approx(expected, abs=0.05)
+
+
+def test_the_distorted_view_sees_how_long_rare_words_are_not_what_they_say(austen, novels):
+    """The second view is the topic-free one: swapping a rare word for another of the same
+    length leaves its margin as it was; a longer word moves it."""
+    from stylometry.features import extract
+
+    _, distorted = austen.calibration.verifier.views
+    text = _slices(novels["austen"], 300, 1, skip=170)[0]
+    same = [distorted.margin(extract(f"{text} The {w} came.")) for w in ("zorblat", "quimdex")]
+    longer = distorted.margin(extract(f"{text} The zorblatquimdex came."))
+    assert same[0] == pytest.approx(same[1]) and longer != pytest.approx(same[0])
 
 
 def test_a_long_length_with_few_chunks_is_calibrated_with_the_shorter_ones():
