@@ -142,7 +142,7 @@ def stylometry(
     ] = Path("../shared/corpora/dev"),
     words: Annotated[
         str, typer.Option(help="Sample lengths in words, comma-separated.")
-    ] = "200,500,1000,2000,5000",
+    ] = "200,300,500,1000,2000,5000",
     mode: Annotated[str, typer.Option(help="Feature profile: fast or full.")] = "fast",
     judge_url: Annotated[
         str | None, typer.Option(help="OpenAI-compatible endpoint whose judge to measure.")

@@ -37,7 +37,7 @@ from stylometry.features import extract
 from stylometry.text import StyleInputError, chunk_paragraphs
 
 NAME = "stylometry_attribution"
-WORDS = (200, 500, 1000, 2000, 5000)
+WORDS = (200, 300, 500, 1000, 2000, 5000)  # 300: what the gate scores
 MAX_SAMPLES_PER_BOOK = 10
 DEMO_CHAPTERS = Path(__file__).resolve().parent.parent / "serving" / "demo_book" / "chapters"
 PROTOCOLS = {"rotation": rotation_splits, "leave_authors_out": leave_authors_out_splits}
