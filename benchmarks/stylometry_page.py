@@ -37,11 +37,14 @@ def accuracy_plot(protocols: dict[str, dict]):
     fig, axes = plt.subplots(len(protocols), 2, figsize=(11, 4 * len(protocols)), squeeze=False)
     for row, (name, p) in zip(axes, protocols.items(), strict=True):
         lengths = list(p["by_words"])
+        xs = [int(w) for w in lengths]
         for col, key in zip(row, ("top1", "auc"), strict=True):
             for m in METHODS_SHOWN:
                 ys = [p["by_words"][w][m][key] for w in lengths]
-                col.plot(lengths, ys, marker="o", lw=2.5 if m == "inkwell" else 1.2, label=m)
+                col.plot(xs, ys, marker="o", lw=2.5 if m == "inkwell" else 1.2, label=m)
             col.set_xscale("log")
+            col.set_xticks(xs, [f"{x:,}" for x in xs])  # the measured lengths, not 10^k
+            col.minorticks_off()
             col.set_xlabel("words per sample")
             col.set_ylabel("top-1" if key == "top1" else "verification AUC")
             col.set_title(f"{name.replace('_', ' ')}: {'top-1' if key == 'top1' else 'AUC'}")
