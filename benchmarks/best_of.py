@@ -30,10 +30,10 @@ def run(
 ) -> Path:
     """Measure best-of-n per author and write best_of.{json,md} + a plot; return the folder.
     `work_dir` None: the folder of the last saved voice benchmark run."""
+    params = {k: v for k, v in locals().items() if k != "out_dir"}  # the arguments only
     from serving.engine import engine_client
 
     work_dir = work_dir or last_voice_work_dir()
-    params = {k: v for k, v in locals().items() if k != "out_dir"}
     params.update(work_dir=str(work_dir), prompts=best_of_prompts, seeds=(0,), workers=1)
     root = Path(work_dir) / voice.slug(variant)
     workspaces = {author: _trained_workspace(root, author) for author in authors}
