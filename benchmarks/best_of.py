@@ -13,6 +13,7 @@ from typing import Any
 
 from benchmarks import gate_benchmark as gate
 from benchmarks import voice, voice_best_of
+from benchmarks.harness.errors import BenchmarkInputError
 from benchmarks.harness.results import RESULTS_DIR
 
 NAME = "best_of"
@@ -57,7 +58,7 @@ def last_voice_work_dir(results_dir: Path = RESULTS_DIR) -> str:
     try:
         return json.loads(saved.read_text(encoding="utf-8"))["params"]["work_dir"]
     except (OSError, ValueError, KeyError, TypeError):
-        raise ValueError(
+        raise BenchmarkInputError(
             f"no voice benchmark run to measure ({saved} is missing or names no work dir); "
             "run `inkwell bench voice` first, or give --work-dir"
         ) from None
@@ -72,7 +73,7 @@ def _trained_workspace(root: Path, author: str) -> Any:
     except WorkspaceError:
         ws = None
     if ws is None or not (ws.adapters_dir / f"{author}-lora").is_dir():
-        raise ValueError(
+        raise BenchmarkInputError(
             f"{root / author} holds no trained {author}-lora adapter; give --work-dir the "
             "folder a voice benchmark run kept (it prints 'workspaces and adapters kept in ...')"
         )

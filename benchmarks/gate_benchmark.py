@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.harness.engines import engine_for
+from benchmarks.harness.errors import BenchmarkInputError
 from benchmarks.harness.processes import free_port
 from benchmarks.harness.results import write_results
 from benchmarks.harness.workspaces import set_options
@@ -159,7 +160,9 @@ def cut_chapters(text: str, words_per_chapter: int, count: int | None = None) ->
             if len(chapters) == count:
                 break
     if count is not None and len(chapters) < count:
-        raise ValueError(f"the book is too short for {count} chapters of {words_per_chapter} words")
+        raise BenchmarkInputError(
+            f"the book is too short for {count} chapters of {words_per_chapter} words"
+        )
     return chapters
 
 
@@ -197,7 +200,7 @@ def first_book(corpus: Path, author: str) -> Path:
     """The author's first book in a corpus laid out as DIR/<author>/*.txt."""
     books = sorted((corpus / author).glob("*.txt"))
     if not books:
-        raise ValueError(
+        raise BenchmarkInputError(
             f"no books (*.txt) for {author!r} in {corpus}: a corpus is laid out as "
             "DIR/<author>/*.txt"
         )

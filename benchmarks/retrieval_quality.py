@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from benchmarks.harness.errors import BenchmarkInputError
+
 NAME = "retrieval_quality"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_LORE = REPO_ROOT / "serving" / "demo_book" / "lore"
@@ -61,7 +63,7 @@ def load_questions(path: Path = QUESTIONS) -> list[dict[str, str]]:
     questions = yaml.safe_load(path.read_text())["questions"]
     for item in questions:
         if item["kind"] not in KINDS:
-            raise ValueError(f"{path}: unknown question kind {item['kind']!r}")
+            raise BenchmarkInputError(f"{path}: unknown question kind {item['kind']!r}")
     return questions
 
 

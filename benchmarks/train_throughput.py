@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from benchmarks.harness.errors import BenchmarkInputError
 from benchmarks.harness.results import write_results
 
 if TYPE_CHECKING:
@@ -103,12 +104,12 @@ def _checked_grid(
     """The grid to train (the default one when none is given), refusing settings that
     cannot measure anything."""
     if steps < 1:
-        raise ValueError(f"steps must be at least 1 (got {steps})")
+        raise BenchmarkInputError(f"steps must be at least 1 (got {steps})")
     if threads is not None and threads < 1:
-        raise ValueError(f"threads must be at least 1 (got {threads})")
+        raise BenchmarkInputError(f"threads must be at least 1 (got {threads})")
     grid = dict(grid or GRID)
     if not grid:
-        raise ValueError("the grid of configurations is empty")
+        raise BenchmarkInputError("the grid of configurations is empty")
     return grid
 
 

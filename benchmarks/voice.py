@@ -24,6 +24,7 @@ from typing import Any
 
 from benchmarks import gate_benchmark as gate
 from benchmarks import voice_best_of
+from benchmarks.harness.errors import BenchmarkInputError
 from benchmarks.voice_page import markdown, plots, summarise
 
 NAME = "voice"
@@ -70,7 +71,7 @@ def run(
     params["corpus"] = str(corpus)
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
-        raise ValueError(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+        raise BenchmarkInputError(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     work = Path(work_dir or tempfile.mkdtemp(prefix="inkwell-voice-bench-"))
     params["work_dir"] = str(work)  # where the adapters are kept (`inkwell bench best-of`)
     started = time.monotonic()

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from benchmarks.gate_benchmark import cut_chapters
+from benchmarks.harness.errors import BenchmarkInputError
 from benchmarks.harness.proxies import proxy_in_thread
 
 SCORING_WORDS = 300
@@ -23,7 +24,7 @@ def passages(texts: list[str], words: int = SCORING_WORDS) -> list[str]:
     """The held-out chapters cut into passages of about `words` words (between paragraphs)."""
     out = [piece for text in texts for piece in cut_chapters(text, words)]
     if not out:
-        raise ValueError(f"the held-out chapters hold no passage of {words} words")
+        raise BenchmarkInputError(f"the held-out chapters hold no passage of {words} words")
     return out
 
 

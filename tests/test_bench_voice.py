@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
 
 from benchmarks.best_of import last_voice_work_dir
 from benchmarks.voice import author_workspace
 from benchmarks.voice_page import markdown, plots, summarise
+from serving.cli.app import app as cli
 
 TRAINING = {
     "steps": 40, "seconds": 600.0, "best_eval_loss": 3.1, "tokens_per_s": 90.0,
@@ -114,3 +116,18 @@ def test_a_corpus_without_the_authors_books_is_named(tmp_path):
     params = {"held_out_chapters": 3, "train_chapters": None, "chapter_words": 1500}
     with pytest.raises(ValueError, match=r"no books \(\*\.txt\) for 'austen' in .*DIR/<author>"):
         author_workspace(tmp_path / "ws", tmp_path, "austen", params)
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["best-of", "--work-dir", "{tmp}"], "holds no trained austen-lora adapter"),
+        (["voice", "--variant", "r9000", "--no-engine"], "unknown variants ['r9000']"),
+    ],
+)
+def test_bad_benchmark_input_is_a_message_not_a_traceback(tmp_path, command, expected):
+    args = ["bench", *(a.replace("{tmp}", str(tmp_path)) for a in command)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert "error: " in result.output and expected in result.output
+    assert "Traceback" not in result.output
