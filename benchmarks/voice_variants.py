@@ -1,4 +1,4 @@
-"""Recipe variants side by side (`inkwell bench voice-variants`), at one training budget
+"""Recipe variants side by side (`inkwell bench voice-variants`), at one training budget.
 
 Which recipe writes closest to the author in the same training time? The voice benchmark's
 measurement (benchmarks/voice.py: both authors' adapters trained within a budget, then base /

@@ -4,7 +4,12 @@ Calibration compares hundreds of chunks at six lengths; building a Python table 
 would dominate its time. Each 100-word unit becomes a sparse row of word-type counts once;
 character n-grams (3- and 4-grams of each word with its boundary spaces, weighted by the
 word's count) follow by one sparse product with a type-to-gram matrix, and chunks are sums
-of consecutive unit rows."""
+of consecutive unit rows.
+
+Grams can also be taken from the text after distortion (Stamatatos 2017, "Authorship
+attribution using text distortion"): every word outside a kept set of frequent words shows
+only its length ("*****"), so its grams say how long the rare words are and where they sit,
+not what they are about: a topic-free view of the same units."""
 
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ def grams_of(word: str, kept: frozenset[str] | None = None) -> tuple[str, ...]:
 class UnitMatrix:
     """Word-type counts of many units (rows), and their character n-gram counts."""
 
-    def __init__(self, units: Sequence[Counts], kept: frozenset[str] | None = None) -> None:
+    def __init__(self, units: Sequence[Counts]) -> None:
         index: dict[str, int] = {}
         rows, cols, vals = [], [], []
         for r, u in enumerate(units):
@@ -44,7 +49,7 @@ class UnitMatrix:
         )
         self.n_words = np.asarray(self.words.sum(axis=1)).ravel()
         self.marks = np.array([[u.punctuation.get(k, 0) for k in PUNCTUATION] for u in units])
-        self._grams(kept)
+        self._grams(None)
 
     def distorted(self, kept: frozenset[str]) -> UnitMatrix:
         """The same units with their grams taken from the distorted text (words shared)."""

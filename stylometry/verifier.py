@@ -190,7 +190,7 @@ def _fit_view(
     train: list[Chunk],
     evals: dict[int, list[Chunk]],
     kept_words: int,
-) -> VerifierFit:
+) -> tuple[ViewModel, Margins]:
     """One view's model, its C chosen by out-of-fold AUC, with its out-of-fold margins."""
 
     def rates(chunks: list[Chunk]) -> np.ndarray:
@@ -213,7 +213,7 @@ def _fit_view(
         c=c,
         kept_words=kept_words,
     )
-    return VerifierFit(VerifierModel(views=[view]), oof)
+    return view, oof
 
 
 def fit_verifier(
@@ -234,17 +234,21 @@ def fit_verifier(
     ends = np.cumsum([len(t) for t in texts]).tolist()
     spans = list(zip([0, *ends[:-1]], ends, strict=True))
     a_rows, i_rows = list(range(len(author))), list(range(len(author), len(texts)))
-    word_cols = top_columns(plain.totals(spans)[0], a_rows, i_rows, N_WORDS)
-    kept = frozenset(plain.types[j] for j in word_cols[:KEPT_WORDS])
+    word_totals, char_totals = plain.totals(spans)
+    word_cols = top_columns(word_totals, a_rows, i_rows, N_WORDS)
+    distorted = plain.distorted(frozenset(plain.types[j] for j in word_cols[:KEPT_WORDS]))
     n_author = sum(sum(u) for u in unit_words[: len(author)])
     train = _train_set(_chunks(unit_words, is_author, grp, train_words(n_author)))
     evals = {w: c for w in levels if (c := _eval_set(_chunks(unit_words, is_author, grp, w)))}
-    fits = []
-    for matrix, kept_words in ((plain, 0), (plain.distorted(kept), KEPT_WORDS)):
-        char_cols = top_columns(matrix.totals(spans)[1], a_rows, i_rows, N_CHARS)
-        fits.append(_fit_view(matrix, (word_cols, char_cols), train, evals, kept_words))
+    fits = [
+        _fit_view(matrix, (word_cols, top_columns(grams, a_rows, i_rows, N_CHARS)), train, evals, k)
+        for matrix, grams, k in (
+            (plain, char_totals, 0),
+            (distorted, distorted.totals(spans)[1], KEPT_WORDS),
+        )
+    ]
     oof = {
-        w: tuple(np.mean([f.out_of_fold[w][side] for f in fits], axis=0) for side in (0, 1))
-        for w in fits[0].out_of_fold
+        w: tuple(np.mean([m[w][side] for _, m in fits], axis=0) for side in (0, 1))
+        for w in fits[0][1]
     }
-    return VerifierFit(VerifierModel(views=[v for f in fits for v in f.model.views]), oof)
+    return VerifierFit(VerifierModel(views=[view for view, _ in fits]), oof)
